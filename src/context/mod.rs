@@ -1,0 +1,21 @@
+//! The per-request store and what makes it current.
+//!
+//! A [`Context`] is opened by the HTTP middleware or by hand with [`Context::scope`] /
+//! [`Context::in_scope`]. While it is current, every line carries its keys, spans created
+//! inside carry it wherever they are entered, and [`set`] / [`set_user_id`] write into it.
+//! [`spawn`], [`spawn_blocking`] and [`InCurrentContext`] carry it where Rust would lose it.
+
+mod carry;
+mod current;
+mod payload;
+pub(crate) mod spans;
+mod store;
+mod value;
+
+pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
+pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
+pub use store::Context;
+pub use value::Value;
+
+pub(crate) use current::with_current;
+pub(crate) use store::{Entries, Known};

@@ -1,0 +1,77 @@
+//! `Context` as a small serde map, so it can ride in a job payload and be re-entered in
+//! another process: `{"request_id":"job-7","user_id":42,"tenant_id":"acme"}`.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::{Context, Value};
+
+/// Serializes the entries as a map of snake-case keys, well-known keys first.
+impl Serialize for Context {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let entries = self.read();
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in entries.iter() {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Deserializes into a new context (a store of its own). `null` values are skipped.
+impl<'de> Deserialize<'de> for Context {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ContextVisitor)
+    }
+}
+
+struct ContextVisitor;
+
+impl<'de> Visitor<'de> for ContextVisitor {
+    type Value = Context;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of context keys to strings, numbers or booleans")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
+        let ctx = Context::new();
+        while let Some((key, value)) = map.next_entry::<String, Option<Value>>()? {
+            if let Some(value) = value {
+                ctx.set(&key, value);
+            }
+        }
+        Ok(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_as_a_small_map() {
+        let ctx = Context::new()
+            .with("tenant_id", "acme")
+            .with_request_id("job-7")
+            .with_user_id(42);
+        let text = serde_json::to_string(&ctx).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!({"request_id": "job-7", "user_id": 42, "tenant_id": "acme"})
+        );
+        let back: Context = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.entries(), ctx.entries());
+        assert!(!back.same_as(&ctx));
+    }
+
+    #[test]
+    fn rejects_nested_values_with_an_error() {
+        let err = serde_json::from_str::<Context>(r#"{"user":{"id":1}}"#).unwrap_err();
+        assert!(err.to_string().contains("string, integer, float or boolean"), "{err}");
+        let skipped: Context = serde_json::from_str(r#"{"user_id":null}"#).unwrap();
+        assert!(skipped.entries().is_empty());
+    }
+}

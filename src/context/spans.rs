@@ -1,0 +1,114 @@
+//! How spans carry the context: a span created while a context is current remembers it, and
+//! entering the span (on any thread, in any task) makes it current again. Called from the
+//! layer's span callbacks.
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::Subscriber;
+use tracing_subscriber::layer;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::current::{pop_span, push_span, with_current};
+use super::{Context, Value};
+
+/// The context a span carries, kept in the span's extensions.
+#[derive(Debug)]
+struct SpanContext(Context);
+
+/// Remembers the context of a new span: its explicit parent's, or else the current one. Span
+/// fields named in `promote` are set in that context.
+pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, id: &Id, cx: &layer::Context<'_, S>, promote: &[Box<str>])
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = cx.span(id) else { return };
+    let explicit_parent = attrs.parent().and_then(|parent| cx.span(parent));
+    let ctx = match explicit_parent {
+        Some(parent) => parent.extensions().get::<SpanContext>().map(|c| c.0.clone()),
+        None => with_current(|ctx| ctx.cloned()),
+    };
+    let Some(ctx) = ctx else { return };
+    if !promote.is_empty() {
+        attrs.record(&mut Promote { ctx: &ctx, promote });
+    }
+    let mut extensions = span.extensions_mut();
+    // Two of our layers in one subscriber both see the span; the first one stores it.
+    if extensions.get_mut::<SpanContext>().is_none() {
+        extensions.insert(SpanContext(ctx));
+    }
+}
+
+/// Sets promoted fields recorded after the span was created.
+pub(crate) fn on_record<S>(id: &Id, values: &Record<'_>, cx: &layer::Context<'_, S>, promote: &[Box<str>])
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if promote.is_empty() {
+        return;
+    }
+    let Some(span) = cx.span(id) else { return };
+    let ctx = span.extensions().get::<SpanContext>().map(|c| c.0.clone());
+    if let Some(ctx) = ctx {
+        values.record(&mut Promote { ctx: &ctx, promote });
+    }
+}
+
+/// Makes the span's context current while it is entered.
+pub(crate) fn on_enter<S>(id: &Id, cx: &layer::Context<'_, S>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = cx.span(id) else { return };
+    let ctx = span.extensions().get::<SpanContext>().map(|c| c.0.clone());
+    if let Some(ctx) = ctx {
+        push_span(id.into_u64(), ctx);
+    }
+}
+
+/// Removes what [`on_enter`] pushed. A span without a context pushed nothing and its id is
+/// on no frame, so this needs no lookup.
+pub(crate) fn on_exit(id: &Id) {
+    pop_span(id.into_u64());
+}
+
+/// Copies span fields named in the promote list into the context.
+struct Promote<'a> {
+    ctx: &'a Context,
+    promote: &'a [Box<str>],
+}
+
+impl Promote<'_> {
+    fn set(&mut self, field: &Field, value: impl Into<Value>) {
+        if self.promote.iter().any(|p| **p == *field.name()) {
+            self.ctx.set(field.name(), value);
+        }
+    }
+}
+
+impl Visit for Promote<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if self.promote.iter().any(|p| **p == *field.name()) {
+            self.ctx.set(field.name(), format!("{value:?}"));
+        }
+    }
+}

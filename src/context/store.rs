@@ -1,0 +1,346 @@
+//! The per-request store behind [`Context`]: one `Arc` shared by every task and span of the
+//! request, holding each entry already serialized so that an event copies bytes.
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+
+use super::Value;
+use crate::schema::{to_camel_case, to_snake_case};
+
+/// The request context: request id, user id, trace id, span id and any extra keys.
+///
+/// A `Context` is a handle: clones share one store, so a value set through any of them (or
+/// through [`set`](crate::set) while the context is current) is seen by every later line of
+/// the request, including lines from spans created before the value was set. Cloning is an
+/// atomic increment.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::Context;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// Context::new()
+///     .with_request_id("job-7")
+///     .with("tenant_id", "acme")
+///     .scope(async {
+///         tracing::info!("job started"); // carries requestId and tenantId
+///         assert_eq!(tracing_ambient::request_id().as_deref(), Some("job-7"));
+///     })
+///     .await;
+/// # }
+/// ```
+///
+/// # Keys
+///
+/// `request_id`, `user_id`, `trace_id` and `span_id` have their own places and their own names
+/// in the [`Schema`](crate::Schema). Every other key is an extra key, stored in snake case
+/// (`tenantId` and `tenant_id` are one key) and written in the schema's case, after the four.
+/// Extra keys keep the order in which they were first set.
+#[derive(Clone, Default)]
+pub struct Context {
+    inner: Arc<RwLock<Entries>>,
+}
+
+/// The well-known keys, in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Known {
+    RequestId = 0,
+    UserId = 1,
+    TraceId = 2,
+    SpanId = 3,
+}
+
+impl Known {
+    pub(crate) const ALL: [Known; 4] = [Known::RequestId, Known::UserId, Known::TraceId, Known::SpanId];
+
+    pub(crate) const fn snake_name(self) -> &'static str {
+        match self {
+            Known::RequestId => "request_id",
+            Known::UserId => "user_id",
+            Known::TraceId => "trace_id",
+            Known::SpanId => "span_id",
+        }
+    }
+
+    fn from_snake(key: &str) -> Option<Known> {
+        Known::ALL.into_iter().find(|k| k.snake_name() == key)
+    }
+}
+
+/// A value with its JSON form, made once when it is set.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) value: Value,
+    pub(crate) json: Box<[u8]>,
+}
+
+impl Slot {
+    fn new(value: Value) -> Self {
+        let mut json = Vec::new();
+        value.write_json(&mut json);
+        Slot {
+            value,
+            json: json.into_boxed_slice(),
+        }
+    }
+}
+
+/// An extra key: its snake-case name (its identity), its camel-case form and its value.
+#[derive(Debug)]
+pub(crate) struct Extra {
+    pub(crate) snake: Box<str>,
+    pub(crate) camel: Box<str>,
+    pub(crate) slot: Slot,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Entries {
+    pub(crate) known: [Option<Slot>; 4],
+    pub(crate) extras: Vec<Extra>,
+}
+
+impl Entries {
+    fn set(&mut self, key: &str, value: Value) {
+        let snake = to_snake_case(key);
+        if let Some(known) = Known::from_snake(&snake) {
+            self.known[known as usize] = Some(Slot::new(value));
+        } else if let Some(extra) = self.extras.iter_mut().find(|e| *e.snake == *snake) {
+            extra.slot = Slot::new(value);
+        } else {
+            self.extras.push(Extra {
+                camel: to_camel_case(&snake).into_boxed_str(),
+                snake: snake.into_boxed_str(),
+                slot: Slot::new(value),
+            });
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        let snake = to_snake_case(key);
+        match Known::from_snake(&snake) {
+            Some(known) => self.known[known as usize].as_ref().map(|s| &s.value),
+            None => self
+                .extras
+                .iter()
+                .find(|e| *e.snake == *snake)
+                .map(|e| &e.slot.value),
+        }
+    }
+
+    /// Every entry as `(snake-case key, value)`, well-known keys first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        let known = Known::ALL
+            .into_iter()
+            .filter_map(|k| self.known[k as usize].as_ref().map(|s| (k.snake_name(), &s.value)));
+        known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot.value)))
+    }
+}
+
+// === impl Context ===
+
+impl Context {
+    /// Returns a new, empty context.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new();
+    /// assert_eq!(ctx.request_id(), None);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the request id and returns the context.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with_request_id("job-7");
+    /// assert_eq!(ctx.request_id().as_deref(), Some("job-7"));
+    /// ```
+    #[must_use]
+    pub fn with_request_id(self, value: impl Into<Value>) -> Self {
+        self.with("request_id", value)
+    }
+
+    /// Sets the user id and returns the context.
+    ///
+    /// ```
+    /// use tracing_ambient::{Context, Value};
+    ///
+    /// let ctx = Context::new().with_user_id(42);
+    /// assert_eq!(ctx.get("user_id"), Some(Value::I64(42)));
+    /// ```
+    #[must_use]
+    pub fn with_user_id(self, value: impl Into<Value>) -> Self {
+        self.with("user_id", value)
+    }
+
+    /// Sets the trace id and returns the context. The value is written as given; the HTTP
+    /// middleware validates the ids it takes from a request.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert_eq!(ctx.trace_id().as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    /// ```
+    #[must_use]
+    pub fn with_trace_id(self, value: impl Into<Value>) -> Self {
+        self.with("trace_id", value)
+    }
+
+    /// Sets the span id and returns the context.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with_span_id("00f067aa0ba902b7");
+    /// assert_eq!(ctx.get("spanId").unwrap().to_string(), "00f067aa0ba902b7");
+    /// ```
+    #[must_use]
+    pub fn with_span_id(self, value: impl Into<Value>) -> Self {
+        self.with("span_id", value)
+    }
+
+    /// Sets `key` to `value` and returns the context. See [`Context::set`].
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with("tenant_id", "acme");
+    /// assert_eq!(ctx.get("tenantId").unwrap().to_string(), "acme");
+    /// ```
+    #[must_use]
+    pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
+        self.set(key, value);
+        self
+    }
+
+    /// Sets `key` to `value` in this context, replacing any earlier value of the key.
+    ///
+    /// Every handle to the context sees the value, and so does every later line of the
+    /// request. `request_id`, `user_id`, `trace_id` and `span_id` (in any case) set the
+    /// well-known keys; any other key is an extra key.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new();
+    /// let handle = ctx.clone();
+    /// ctx.set("userId", 7);
+    /// assert_eq!(handle.get("user_id").unwrap().to_string(), "7");
+    /// ```
+    pub fn set(&self, key: &str, value: impl Into<Value>) {
+        let value = value.into();
+        self.write().set(key, value);
+    }
+
+    /// Returns the value of `key`, if set.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with("tenant_id", "acme");
+    /// assert!(ctx.get("tenant_id").is_some());
+    /// assert!(ctx.get("region").is_none());
+    /// ```
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.read().get(key).cloned()
+    }
+
+    /// Returns the request id as a string, if set.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with_request_id(7);
+    /// assert_eq!(ctx.request_id().as_deref(), Some("7"));
+    /// ```
+    pub fn request_id(&self) -> Option<String> {
+        self.known_string(Known::RequestId)
+    }
+
+    /// Returns the user id as a string, if set.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with_user_id(42);
+    /// assert_eq!(ctx.user_id().as_deref(), Some("42"));
+    /// ```
+    pub fn user_id(&self) -> Option<String> {
+        self.known_string(Known::UserId)
+    }
+
+    /// Returns the trace id as a string, if set.
+    ///
+    /// ```
+    /// assert_eq!(tracing_ambient::Context::new().trace_id(), None);
+    /// ```
+    pub fn trace_id(&self) -> Option<String> {
+        self.known_string(Known::TraceId)
+    }
+
+    /// Returns every entry as `(snake_case_key, value)`, the well-known keys first.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new().with("tenant_id", "acme").with_request_id("r1");
+    /// let keys: Vec<String> = ctx.entries().into_iter().map(|(k, _)| k).collect();
+    /// assert_eq!(keys, ["request_id", "tenant_id"]);
+    /// ```
+    pub fn entries(&self) -> Vec<(String, Value)> {
+        self.read()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .collect()
+    }
+
+    /// Returns `true` if both handles share one store.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new();
+    /// assert!(ctx.same_as(&ctx.clone()));
+    /// assert!(!ctx.same_as(&tracing_ambient::Context::new()));
+    /// ```
+    pub fn same_as(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn known_string(&self, known: Known) -> Option<String> {
+        self.read().known[known as usize]
+            .as_ref()
+            .map(|s| s.value.to_string())
+    }
+
+    /// Locks the entries for reading. The lock is only ever held to copy bytes, so it is
+    /// never poisoned by a panic of ours; a poisoned lock is still read rather than lost.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Entries> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let entries = self.read();
+        f.debug_map().entries(entries.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_in_any_case() {
+        let ctx = Context::new().with("tenantId", "a").with("tenant_id", "b");
+        assert_eq!(ctx.entries(), vec![("tenant_id".to_owned(), Value::from("b"))]);
+        ctx.set("RequestId", "r");
+        assert_eq!(ctx.request_id().as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn extras_keep_first_set_order() {
+        let ctx = Context::new().with("b", 1).with("a", 2).with("b", 3);
+        let keys: Vec<_> = ctx.entries().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["b", "a"]);
+    }
+
+    #[test]
+    fn entries_are_serialized_when_set() {
+        let ctx = Context::new().with("tenant_id", "a\"b").with_user_id(42);
+        let entries = ctx.read();
+        assert_eq!(&*entries.known[Known::UserId as usize].as_ref().unwrap().json, b"42");
+        assert_eq!(&*entries.extras[0].slot.json, br#""a\"b""#);
+        assert_eq!(&*entries.extras[0].camel, "tenantId");
+    }
+}

@@ -1,0 +1,234 @@
+//! The line writer: small appenders onto a `Vec<u8>` that never allocate beyond the buffer.
+//!
+//! Escaping follows serde_json's `format_escaped_str_contents`: a 256-entry table says which
+//! bytes need an escape, clean runs are copied as slices, and `\u00XX` comes from a static hex
+//! table. Every function here writes a complete JSON token, so a line is valid JSON whatever
+//! the input.
+
+use std::fmt;
+
+// Lookup table of escape sequences. A value of b'x' at index i means that byte i is escaped
+// as "\x" in JSON. A value of 0 means that byte i is not escaped.
+const BB: u8 = b'b'; // \x08
+const TT: u8 = b't'; // \x09
+const NN: u8 = b'n'; // \x0A
+const FF: u8 = b'f'; // \x0C
+const RR: u8 = b'r'; // \x0D
+const QU: u8 = b'"'; // \x22
+const BS: u8 = b'\\'; // \x5C
+const UU: u8 = b'u'; // \x00...\x1F except the ones above
+const __: u8 = 0;
+
+static ESCAPE: [u8; 256] = [
+    //   1   2   3   4   5   6   7   8   9   A   B   C   D   E   F
+    UU, UU, UU, UU, UU, UU, UU, UU, BB, TT, NN, UU, FF, RR, UU, UU, // 0
+    UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, UU, // 1
+    __, __, QU, __, __, __, __, __, __, __, __, __, __, __, __, __, // 2
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 3
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 4
+    __, __, __, __, __, __, __, __, __, __, __, __, BS, __, __, __, // 5
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 6
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 7
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 8
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // 9
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // A
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // B
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // C
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // D
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // E
+    __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, __, // F
+];
+
+static HEX_DIGITS: [u8; 16] = *b"0123456789abcdef";
+
+/// Appends `value` with every byte JSON requires escaped, without the surrounding quotes.
+///
+/// U+2028 and U+2029 are valid inside a JSON string (RFC 8259) and are copied as they are.
+#[inline]
+pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape = ESCAPE[byte as usize];
+        if escape == 0 {
+            continue;
+        }
+        if start < i {
+            out.extend_from_slice(&bytes[start..i]);
+        }
+        match escape {
+            UU => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX_DIGITS[(byte >> 4) as usize],
+                HEX_DIGITS[(byte & 0xF) as usize],
+            ]),
+            other => out.extend_from_slice(&[b'\\', other]),
+        }
+        start = i + 1;
+    }
+    if start < bytes.len() {
+        out.extend_from_slice(&bytes[start..]);
+    }
+}
+
+/// Appends `value` as a quoted JSON string.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, value: &str) {
+    out.push(b'"');
+    escape_into(out, value);
+    out.push(b'"');
+}
+
+/// Appends `"key":` with the key escaped.
+#[inline]
+pub(crate) fn write_key(out: &mut Vec<u8>, key: &str) {
+    write_str(out, key);
+    out.push(b':');
+}
+
+/// Appends a signed integer.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, value: i64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends an unsigned integer.
+#[inline]
+pub(crate) fn write_u64(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends a 128-bit signed integer. JSON has no size limit on numbers; readers that parse
+/// into `f64` lose precision past 2^53, as with any large integer.
+#[inline]
+pub(crate) fn write_i128(out: &mut Vec<u8>, value: i128) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends a 128-bit unsigned integer (see [`write_i128`]).
+#[inline]
+pub(crate) fn write_u128(out: &mut Vec<u8>, value: u128) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+}
+
+/// Appends a float in its shortest round-trip form.
+///
+/// JSON has no NaN or infinity. Rather than `null`, which loses the value, non-finite floats
+/// are written as the strings `"NaN"`, `"inf"` and `"-inf"`, the spellings Rust's `Display` and
+/// `str::parse::<f64>` use.
+#[inline]
+pub(crate) fn write_f64(out: &mut Vec<u8>, value: f64) {
+    if value.is_finite() {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+    } else if value.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if value > 0.0 {
+        out.extend_from_slice(b"\"inf\"");
+    } else {
+        out.extend_from_slice(b"\"-inf\"");
+    }
+}
+
+/// Appends `true` or `false`.
+#[inline]
+pub(crate) fn write_bool(out: &mut Vec<u8>, value: bool) {
+    out.extend_from_slice(if value { b"true" } else { b"false" });
+}
+
+/// An `fmt::Write` that escapes everything written through it into a JSON string body, so
+/// `Debug` and `Display` output goes straight into the line without a `String` in between.
+#[derive(Debug)]
+pub(crate) struct EscapingWriter<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl fmt::Write for EscapingWriter<'_> {
+    #[inline]
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends the output of `Display`/`Debug` formatting as a quoted, escaped JSON string.
+///
+/// A formatting impl that returns an error leaves what it wrote so far; the string is always
+/// closed, so the line stays valid.
+#[inline]
+pub(crate) fn write_fmt_str(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    out.push(b'"');
+    if let Some(s) = args.as_str() {
+        escape_into(out, s);
+    } else {
+        let _ = fmt::write(&mut EscapingWriter(out), args);
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(input: &str) -> String {
+        let mut out = Vec::new();
+        write_str(&mut out, input);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn escapes_like_serde_json() {
+        let table: &[(&str, &str)] = &[
+            ("plain", r#""plain""#),
+            ("quote\"", r#""quote\"""#),
+            ("back\\slash", r#""back\\slash""#),
+            ("nl\ncr\rtab\t", r#""nl\ncr\rtab\t""#),
+            ("\u{0}\u{1f}\u{8}\u{c}", r#""\u0000\u001f\b\f""#),
+            ("\u{7f}", "\"\u{7f}\""),
+            ("line\u{2028}sep", "\"line\u{2028}sep\""),
+            ("emoji 🦀", "\"emoji 🦀\""),
+            ("", r#""""#),
+        ];
+        for (input, expected) in table {
+            assert_eq!(&escaped(input), expected, "input {input:?}");
+            let parsed: String = serde_json::from_str(&escaped(input)).unwrap();
+            assert_eq!(&parsed, input);
+        }
+    }
+
+    #[test]
+    fn every_control_character_round_trips() {
+        for byte in 0u8..0x20 {
+            let input = format!("a{}b", byte as char);
+            let parsed: String = serde_json::from_str(&escaped(&input)).unwrap();
+            assert_eq!(parsed, input);
+        }
+    }
+
+    #[test]
+    fn non_finite_floats_become_strings() {
+        let table: &[(f64, &str)] = &[
+            (f64::NAN, r#""NaN""#),
+            (f64::INFINITY, r#""inf""#),
+            (f64::NEG_INFINITY, r#""-inf""#),
+            (1.5, "1.5"),
+            (-0.0, "-0.0"),
+            (1e300, "1e300"),
+        ];
+        for (input, expected) in table {
+            let mut out = Vec::new();
+            write_f64(&mut out, *input);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), *expected);
+        }
+    }
+
+    #[test]
+    fn formatted_output_is_escaped() {
+        let mut out = Vec::new();
+        write_fmt_str(&mut out, format_args!("{:?}", "a\"b"));
+        assert_eq!(
+            serde_json::from_slice::<String>(&out).unwrap(),
+            r#""a\"b""#.to_string()
+        );
+    }
+}

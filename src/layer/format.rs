@@ -1,0 +1,341 @@
+//! Writing one event as one line, a function per group of keys: the core keys (timestamp,
+//! level, message), the context, the layer's own keys (target, file, line, thread, span,
+//! static fields), then the event's fields.
+
+use std::error::Error;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Metadata};
+
+use super::line::{bloom_bit, hash_key, Line};
+use super::Prepared;
+use crate::context::{Entries, Known};
+use crate::json;
+use crate::schema::{KeyCase, Schema};
+
+/// The prefix of a context key that loses to a core key.
+const CONTEXT_RENAME: &str = "context.";
+/// The prefix of an event field that loses to a core or context key.
+const FIELD_RENAME: &str = "fields.";
+/// Written in place of a value whose `Debug` or `Display` impl panicked.
+const PANICKED: &str = "<panicked while formatting>";
+
+/// Keys no context key or event field may take: the core keys and the layer's own keys.
+#[derive(Debug, Default)]
+pub(crate) struct Reserved {
+    bloom: u64,
+    keys: Vec<(u64, Box<[u8]>)>,
+}
+
+impl Reserved {
+    pub(crate) fn insert(&mut self, key: &str) {
+        let mut escaped = Vec::with_capacity(key.len());
+        json::escape_into(&mut escaped, key);
+        let hash = hash_key(&escaped);
+        self.bloom |= bloom_bit(hash);
+        self.keys.push((hash, escaped.into_boxed_slice()));
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        let mut escaped = Vec::with_capacity(key.len());
+        json::escape_into(&mut escaped, key);
+        self.contains_escaped(hash_key(&escaped), &escaped)
+    }
+
+    #[inline]
+    fn contains_escaped(&self, hash: u64, key: &[u8]) -> bool {
+        self.bloom & bloom_bit(hash) != 0 && self.keys.iter().any(|(h, k)| *h == hash && **k == *key)
+    }
+}
+
+/// Builds one line in a [`Line`] buffer.
+pub(crate) struct LineWriter<'a> {
+    line: &'a mut Line,
+    prepared: &'a Prepared,
+}
+
+impl<'a> LineWriter<'a> {
+    pub(crate) fn new(line: &'a mut Line, prepared: &'a Prepared) -> Self {
+        LineWriter { line, prepared }
+    }
+
+    pub(crate) fn into_bytes(self) -> &'a [u8] {
+        &self.line.bytes
+    }
+
+    fn schema(&self) -> &Schema {
+        &self.prepared.settings.schema
+    }
+
+    /// Opens the line: `{"timestamp":…,"level":…` and the message, if the event has one.
+    pub(crate) fn core(&mut self, now: std::time::SystemTime, level: &Level, event: &Event<'_>) {
+        let schema = *self.schema();
+        self.line.bytes.push(b'{');
+        json::write_key(&mut self.line.bytes, schema.timestamp);
+        self.line.write_timestamp(now);
+        self.line.bytes.push(b',');
+        json::write_key(&mut self.line.bytes, schema.level);
+        self.line.bytes.extend_from_slice(level_json(level));
+        event.record(&mut MessageVisitor {
+            out: &mut self.line.bytes,
+            key: schema.message,
+        });
+    }
+
+    /// Writes the context's entries: the well-known keys, then the extra keys.
+    pub(crate) fn context(&mut self, entries: &Entries) {
+        let schema = *self.schema();
+        for known in Known::ALL {
+            if let Some(slot) = &entries.known[known as usize] {
+                let key = match known {
+                    Known::RequestId => schema.request_id,
+                    Known::UserId => schema.user_id,
+                    Known::TraceId => schema.trace_id,
+                    Known::SpanId => schema.span_id,
+                };
+                self.key(key, "", CONTEXT_RENAME);
+                self.line.bytes.extend_from_slice(&slot.json);
+            }
+        }
+        for extra in &entries.extras {
+            let key = match schema.extra_keys {
+                KeyCase::Camel => &extra.camel,
+                KeyCase::Snake => &extra.snake,
+            };
+            self.key(key, "", CONTEXT_RENAME);
+            self.line.bytes.extend_from_slice(&extra.slot.json);
+        }
+    }
+
+    /// Writes the layer's own keys: target, file, line, thread name, span name, static fields.
+    /// These are reserved, so no earlier key can have taken them.
+    pub(crate) fn layer_keys(&mut self, meta: &Metadata<'_>, span_name: Option<&str>) {
+        let settings = self.prepared.settings;
+        let schema = settings.schema;
+        let out = &mut self.line.bytes;
+        if settings.target {
+            out.push(b',');
+            json::write_key(out, schema.target);
+            json::write_str(out, meta.target());
+        }
+        if settings.file {
+            if let Some(file) = meta.file() {
+                out.push(b',');
+                json::write_key(out, schema.file);
+                json::write_str(out, file);
+            }
+        }
+        if settings.line_number {
+            if let Some(line) = meta.line() {
+                out.push(b',');
+                json::write_key(out, schema.line);
+                json::write_u64(out, line.into());
+            }
+        }
+        if settings.thread_name {
+            if let Some(name) = std::thread::current().name() {
+                out.push(b',');
+                json::write_key(out, schema.thread_name);
+                json::write_str(out, name);
+            }
+        }
+        if let Some(name) = span_name {
+            out.push(b',');
+            json::write_key(out, schema.span_name);
+            json::write_str(out, name);
+        }
+        out.extend_from_slice(&self.prepared.static_json);
+    }
+
+    /// Writes the event's fields, all but the message. Fields of events from the `log` crate
+    /// (`log.target`, `log.file`, …) are skipped: they are written as target, file and line.
+    pub(crate) fn fields(&mut self, event: &Event<'_>, from_log: bool) {
+        event.record(&mut FieldVisitor {
+            writer: self,
+            skip_log_fields: from_log,
+        });
+    }
+
+    /// Closes the line.
+    pub(crate) fn finish(&mut self) {
+        self.line.bytes.extend_from_slice(b"}\n");
+    }
+
+    /// Writes `,"key":`, renamed with `rename` as many times as it takes to be unique on the
+    /// line. The key is `head` followed by `tail`, so `error.sources` needs no `String`.
+    fn key(&mut self, head: &str, tail: &str, rename: &str) {
+        self.line.bytes.push(b',');
+        let mut renames = 0;
+        loop {
+            let quote = self.line.bytes.len();
+            self.line.bytes.push(b'"');
+            for _ in 0..renames {
+                json::escape_into(&mut self.line.bytes, rename);
+            }
+            json::escape_into(&mut self.line.bytes, head);
+            json::escape_into(&mut self.line.bytes, tail);
+            let (start, end) = (quote + 1, self.line.bytes.len());
+            let hash = hash_key(&self.line.bytes[start..end]);
+            let taken = self.prepared.reserved.contains_escaped(hash, &self.line.bytes[start..end])
+                || self.line.keys.contains(&self.line.bytes, hash, start, end);
+            if !taken {
+                self.line.keys.insert(hash, start, end);
+                self.line.bytes.extend_from_slice(b"\":");
+                return;
+            }
+            self.line.bytes.truncate(quote);
+            renames += 1;
+        }
+    }
+
+    /// Writes the output of a `Debug` or `Display` impl as a string. An impl that panics is
+    /// replaced by a marker, so the rest of the line is kept.
+    fn user_fmt(&mut self, args: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.line.bytes.len();
+        let out = &mut self.line.bytes;
+        if catch_unwind(AssertUnwindSafe(|| args(out))).is_err() {
+            self.line.bytes.truncate(start);
+            json::write_str(&mut self.line.bytes, PANICKED);
+        }
+    }
+}
+
+fn level_json(level: &Level) -> &'static [u8] {
+    match *level {
+        Level::TRACE => b"\"trace\"",
+        Level::DEBUG => b"\"debug\"",
+        Level::INFO => b"\"info\"",
+        Level::WARN => b"\"warn\"",
+        Level::ERROR => b"\"error\"",
+    }
+}
+
+/// Writes the `message` field, whatever its type, as a string.
+struct MessageVisitor<'a> {
+    out: &'a mut Vec<u8>,
+    key: &'static str,
+}
+
+impl MessageVisitor<'_> {
+    fn write(&mut self, field: &Field, args: fmt::Arguments<'_>) {
+        if field.name() == "message" {
+            self.out.push(b',');
+            json::write_key(self.out, self.key);
+            let start = self.out.len();
+            let out = &mut *self.out;
+            if catch_unwind(AssertUnwindSafe(|| json::write_fmt_str(out, args))).is_err() {
+                self.out.truncate(start);
+                json::write_str(self.out, PANICKED);
+            }
+        }
+    }
+}
+
+impl Visit for MessageVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.out.push(b',');
+            json::write_key(self.out, self.key);
+            json::write_str(self.out, value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.write(field, format_args!("{value:?}"));
+    }
+}
+
+/// Writes every field but the message, each value in its JSON type.
+struct FieldVisitor<'w, 'a> {
+    writer: &'w mut LineWriter<'a>,
+    skip_log_fields: bool,
+}
+
+impl FieldVisitor<'_, '_> {
+    /// Writes the key of `field` and returns `true`, or returns `false` for a skipped field.
+    fn key(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        if name == "message" || (self.skip_log_fields && name.starts_with("log.")) {
+            return false;
+        }
+        self.writer.key(name, "", FIELD_RENAME);
+        true
+    }
+}
+
+impl Visit for FieldVisitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.key(field) {
+            json::write_str(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.key(field) {
+            json::write_i64(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.key(field) {
+            json::write_u64(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        if self.key(field) {
+            json::write_i128(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        if self.key(field) {
+            json::write_u128(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if self.key(field) {
+            json::write_f64(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.key(field) {
+            json::write_bool(&mut self.writer.line.bytes, value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.key(field) {
+            self.writer
+                .user_fmt(|out| json::write_fmt_str(out, format_args!("{value:?}")));
+        }
+    }
+
+    /// Writes the error's message, and its `source()` chain as `<field>.sources`, an array of
+    /// messages from the nearest cause to the root (as tracing-subscriber's text format does).
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        if !self.key(field) {
+            return;
+        }
+        self.writer
+            .user_fmt(|out| json::write_fmt_str(out, format_args!("{value}")));
+        let Some(first) = value.source() else { return };
+        self.writer.key(field.name(), ".sources", FIELD_RENAME);
+        self.writer.user_fmt(|out| {
+            out.push(b'[');
+            let mut source = Some(first);
+            while let Some(err) = source {
+                json::write_fmt_str(out, format_args!("{err}"));
+                source = err.source();
+                if source.is_some() {
+                    out.push(b',');
+                }
+            }
+            out.push(b']');
+        });
+    }
+}

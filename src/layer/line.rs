@@ -1,0 +1,238 @@
+//! The per-thread line buffer, the set of keys already on the line, and the cached timestamp.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Hashes a key's escaped bytes (FNV-1a). Keys are short; this is a few nanoseconds.
+#[inline]
+pub(crate) fn hash_key(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in bytes {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// The bit a key sets in a 64-bit filter: a clear bit proves the key is not in the set.
+#[inline]
+pub(crate) fn bloom_bit(hash: u64) -> u64 {
+    1 << (hash >> 58)
+}
+
+/// Keys written on the current line, as hash and byte range into the line.
+#[derive(Debug, Default)]
+pub(crate) struct KeySet {
+    bloom: u64,
+    seen: Vec<(u64, u32, u32)>,
+}
+
+impl KeySet {
+    pub(crate) const fn new() -> Self {
+        KeySet {
+            bloom: 0,
+            seen: Vec::new(),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bloom = 0;
+        self.seen.clear();
+    }
+
+    /// Returns `true` if `line[start..end]` equals a key recorded earlier on `line`.
+    #[inline]
+    pub(crate) fn contains(&self, line: &[u8], hash: u64, start: usize, end: usize) -> bool {
+        if self.bloom & bloom_bit(hash) == 0 {
+            return false;
+        }
+        let key = &line[start..end];
+        self.seen
+            .iter()
+            .any(|&(h, s, e)| h == hash && &line[s as usize..e as usize] == key)
+    }
+
+    #[inline]
+    pub(crate) fn insert(&mut self, hash: u64, start: usize, end: usize) {
+        self.bloom |= bloom_bit(hash);
+        // Lines longer than 4 GiB are not a case to optimise; their offsets saturate and only
+        // weaken duplicate detection for keys past that point.
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.seen.push((hash, clamp(start), clamp(end)));
+    }
+}
+
+/// The seconds part of the last timestamp written on this thread, so the calendar is only
+/// worked out once a second.
+#[derive(Debug)]
+struct TimestampCache {
+    secs: u64,
+    /// `YYYY-MM-DDTHH:MM:SS.`
+    prefix: [u8; 20],
+}
+
+/// A line being built: its bytes, its keys and this thread's timestamp cache.
+#[derive(Debug)]
+pub(crate) struct Line {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) keys: KeySet,
+    timestamp: TimestampCache,
+}
+
+/// A line buffer past this size after a write is given back, so that one huge line does not
+/// pin its memory for the thread's life.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Line {
+    pub(crate) const fn new() -> Self {
+        Line {
+            bytes: Vec::new(),
+            keys: KeySet::new(),
+            timestamp: TimestampCache {
+                secs: u64::MAX,
+                prefix: [0; 20],
+            },
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        if self.bytes.capacity() > KEEP_CAPACITY {
+            self.bytes.shrink_to(KEEP_CAPACITY);
+        }
+        self.keys.clear();
+    }
+
+    /// Appends `now` as a quoted RFC 3339 UTC timestamp with microseconds:
+    /// `"2026-11-24T14:02:12.123456Z"`. A clock before 1970 writes the epoch.
+    pub(crate) fn write_timestamp(&mut self, now: SystemTime) {
+        let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = since_epoch.as_secs();
+        if secs != self.timestamp.secs {
+            self.timestamp.prefix = calendar_prefix(secs);
+            self.timestamp.secs = secs;
+        }
+        let micros = since_epoch.subsec_micros();
+        let mut digits = [b'0'; 6];
+        let mut rest = micros;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.bytes.push(b'"');
+        self.bytes.extend_from_slice(&self.timestamp.prefix);
+        self.bytes.extend_from_slice(&digits);
+        self.bytes.extend_from_slice(b"Z\"");
+    }
+}
+
+/// Formats `YYYY-MM-DDTHH:MM:SS.` for a count of seconds since the epoch. Past year 9999
+/// (which RFC 3339 cannot write) the last second of 9999 is written.
+fn calendar_prefix(secs: u64) -> [u8; 20] {
+    let max = time::PrimitiveDateTime::MAX.assume_utc();
+    let at = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(max);
+    let mut out = [0u8; 20];
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut value = value;
+        for i in (0..width).rev() {
+            out[at + i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, at.year().clamp(0, 9999) as u32, 4);
+    put(5, u8::from(at.month()).into(), 2);
+    put(8, at.day().into(), 2);
+    put(11, at.hour().into(), 2);
+    put(14, at.minute().into(), 2);
+    put(17, at.second().into(), 2);
+    out[4] = b'-';
+    out[7] = b'-';
+    out[10] = b'T';
+    out[13] = b':';
+    out[16] = b':';
+    out[19] = b'.';
+    out
+}
+
+thread_local! {
+    static LINE: RefCell<Line> = const { RefCell::new(Line::new()) };
+}
+
+/// Calls `f` with this thread's line buffer, cleared afterwards. If the buffer is in use
+/// further up the call stack (the writer or a `Debug` impl logged while we format), or the
+/// thread is being torn down, `f` gets a fresh buffer instead.
+pub(crate) fn with_line<R>(f: impl FnOnce(&mut Line) -> R) -> R {
+    let mut f = Some(f);
+    let done = LINE.try_with(|cell| {
+        let mut line = cell.try_borrow_mut().ok()?;
+        let f = f.take()?;
+        let result = f(&mut line);
+        line.clear();
+        Some(result)
+    });
+    match done {
+        Ok(Some(result)) => result,
+        _ => {
+            let f = f.take().expect("f runs only after the borrow succeeded, this is a bug");
+            f(&mut Line::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn timestamp(secs: u64, micros: u32) -> String {
+        let mut line = Line::new();
+        line.write_timestamp(UNIX_EPOCH + Duration::new(secs, micros * 1000));
+        String::from_utf8(line.bytes).unwrap()
+    }
+
+    #[test]
+    fn writes_rfc3339_utc_with_microseconds() {
+        let table = [
+            (0, 0, r#""1970-01-01T00:00:00.000000Z""#),
+            (1_795_528_932, 123_456, r#""2026-11-24T14:02:12.123456Z""#),
+            (951_782_400, 7, r#""2000-02-29T00:00:00.000007Z""#),
+            (253_402_300_799, 999_999, r#""9999-12-31T23:59:59.999999Z""#),
+            (u64::MAX, 1, r#""9999-12-31T23:59:59.000001Z""#),
+        ];
+        for (secs, micros, expected) in table {
+            assert_eq!(timestamp(secs, micros), expected, "secs {secs}");
+        }
+    }
+
+    #[test]
+    fn cached_prefix_follows_the_clock() {
+        let mut line = Line::new();
+        for secs in [10, 10, 11, 9] {
+            line.bytes.clear();
+            line.write_timestamp(UNIX_EPOCH + Duration::from_secs(secs));
+            assert_eq!(line.bytes, timestamp(secs, 0).into_bytes());
+        }
+    }
+
+    #[test]
+    fn key_set_finds_only_equal_keys() {
+        let line = b"abcabd".to_vec();
+        let mut keys = KeySet::new();
+        keys.insert(hash_key(b"abc"), 0, 3);
+        assert!(keys.contains(&line, hash_key(b"abc"), 0, 3));
+        assert!(!keys.contains(&line, hash_key(b"abd"), 3, 6));
+    }
+
+    #[test]
+    fn a_reentrant_caller_gets_its_own_buffer() {
+        with_line(|outer| {
+            outer.bytes.extend_from_slice(b"outer");
+            with_line(|inner| assert!(inner.bytes.is_empty()));
+            assert_eq!(outer.bytes, b"outer");
+        });
+        with_line(|line| assert!(line.bytes.is_empty()));
+    }
+}

@@ -1,0 +1,485 @@
+//! [`JsonLayer`]: the `tracing_subscriber::Layer` that writes one JSON object per line with the
+//! current request context merged in.
+
+mod errors;
+mod format;
+mod line;
+
+use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::SystemTime;
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_log::NormalizeEvent;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{self, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+pub use errors::ErrorCounter;
+
+use crate::context::{spans, with_current, Value};
+use crate::json;
+use crate::schema::{to_snake_case, Schema};
+use format::{LineWriter, Reserved};
+
+/// A [`Layer`] that writes each event as one line of JSON, with the current request context.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::{Context, JsonLayer};
+/// use tracing_subscriber::prelude::*;
+///
+/// let subscriber = tracing_subscriber::registry()
+///     .with(tracing_subscriber::EnvFilter::new("info"))
+///     .with(JsonLayer::new(std::io::stdout).static_field("service", "shop"));
+///
+/// tracing::subscriber::with_default(subscriber, || {
+///     Context::new().with_request_id("r1").in_scope(|| {
+///         tracing_ambient::set_user_id(42);
+///         tracing::info!(order_id = 42, "order placed");
+///     });
+/// });
+/// ```
+///
+/// ```text
+/// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"r1","userId":42,"target":"rust_out","service":"shop","order_id":42}
+/// ```
+///
+/// # Keys and their order
+///
+/// `timestamp`, `level`, `message` (when the event has one), the context keys (`requestId`,
+/// `userId`, `traceId`, `spanId`, then extra keys), `target`, the optional `file`, `line`,
+/// `threadName` and `span`, the static fields, then the event's own fields. The names come
+/// from the [`Schema`].
+///
+/// # Duplicate keys
+///
+/// A line never has a key twice (Elasticsearch rejects such a document; Loki keeps the first
+/// value). The core keys and the layer's own keys win, then the context keys, then the event's
+/// fields. A key that loses is renamed, never dropped: a context key gets the prefix `context.`
+/// and an event field the prefix `fields.`, repeated until the key is unique. So
+/// `info!(requestId = "x", "..")` inside a request writes `"fields.requestId":"x"`.
+///
+/// # Values
+///
+/// Strings, integers (up to 128 bits), floats and booleans keep their JSON type. NaN and
+/// infinities are written as the strings `"NaN"`, `"inf"` and `"-inf"`. `Debug` and `Display`
+/// values (`?x`, `%x`) are written as strings; one whose impl panics is written as
+/// `"<panicked while formatting>"` and the line is kept. Errors (`error = &err as &dyn Error`)
+/// are written with their message, and their `source()` chain as an array under
+/// `<field>.sources`.
+///
+/// # Errors and panics
+///
+/// A failed write (closed pipe, full disk) or a panicking writer drops that line, counts it in
+/// the [`ErrorCounter`] and says so on stderr (at the 1st, 2nd, 4th… failure). The
+/// application never sees it.
+///
+/// # Cost
+///
+/// Each line is built in one buffer per thread and handed to the writer with one `write_all`,
+/// so lines from many threads never interleave on writers that lock per write (stdout, a
+/// `Mutex<W>`, a pipe for lines up to `PIPE_BUF`). In steady state an event allocates nothing,
+/// and its cost does not depend on how many spans are entered.
+#[derive(Debug)]
+#[must_use]
+pub struct JsonLayer<W = fn() -> io::Stdout> {
+    make_writer: W,
+    prepared: Prepared,
+    statics: Vec<(Box<str>, Value)>,
+    errors: ErrorCounter,
+}
+
+/// The switches of a layer. `Copy`, so a setter moves one value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub(crate) schema: Schema,
+    pub(crate) target: bool,
+    pub(crate) file: bool,
+    pub(crate) line_number: bool,
+    pub(crate) thread_name: bool,
+    pub(crate) span_name: bool,
+    pub(crate) report_errors: bool,
+    pub(crate) clock: fn() -> SystemTime,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            schema: Schema::DEFAULT,
+            target: true,
+            file: false,
+            line_number: false,
+            thread_name: false,
+            span_name: false,
+            report_errors: true,
+            clock: SystemTime::now,
+        }
+    }
+}
+
+/// Everything the event path reads, worked out when the layer is built.
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    pub(crate) settings: Settings,
+    /// The static fields as `,"key":value…`, ready to copy.
+    pub(crate) static_json: Box<[u8]>,
+    pub(crate) reserved: Reserved,
+    /// Span fields to set in the context, in snake case.
+    pub(crate) promote: Vec<Box<str>>,
+}
+
+impl Prepared {
+    fn new(settings: Settings, statics: &[(Box<str>, Value)], promote: Vec<Box<str>>) -> Self {
+        let schema = settings.schema;
+        let mut reserved = Reserved::default();
+        let mut layer_keys = vec![schema.timestamp, schema.level, schema.message];
+        for (on, key) in [
+            (settings.target, schema.target),
+            (settings.file, schema.file),
+            (settings.line_number, schema.line),
+            (settings.thread_name, schema.thread_name),
+            (settings.span_name, schema.span_name),
+        ] {
+            if on {
+                layer_keys.push(key);
+            }
+        }
+        for key in layer_keys {
+            reserved.insert(key);
+        }
+        // A static field that collides with a core key is renamed like an event field.
+        let mut static_json = Vec::new();
+        for (key, value) in statics {
+            let mut key = key.to_string();
+            while reserved.contains(&key) {
+                key.insert_str(0, "fields.");
+            }
+            reserved.insert(&key);
+            static_json.push(b',');
+            json::write_key(&mut static_json, &key);
+            value.write_json(&mut static_json);
+        }
+        Prepared {
+            settings,
+            static_json: static_json.into_boxed_slice(),
+            reserved,
+            promote,
+        }
+    }
+}
+
+// === impl JsonLayer ===
+
+impl JsonLayer {
+    /// Returns a layer that writes to stdout.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout();
+    /// # drop(layer);
+    /// ```
+    pub fn stdout() -> Self {
+        JsonLayer::new(io::stdout)
+    }
+}
+
+impl Default for JsonLayer {
+    fn default() -> Self {
+        JsonLayer::stdout()
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// Returns a layer that writes to `make_writer`: any
+    /// [`MakeWriter`](tracing_subscriber::fmt::MakeWriter), such as `std::io::stdout`,
+    /// `std::io::stderr`, a `Mutex<File>` or a `tracing_appender` writer.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::new(std::io::stderr);
+    /// # drop(layer);
+    /// ```
+    pub fn new(make_writer: W) -> Self {
+        JsonLayer {
+            make_writer,
+            prepared: Prepared::new(Settings::default(), &[], Vec::new()),
+            statics: Vec::new(),
+            errors: ErrorCounter::default(),
+        }
+    }
+
+    /// Sets whether the event's target is written. Defaults to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_target(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_target(self, yes: bool) -> Self {
+        let settings = Settings {
+            target: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets whether the source file of the event is written. Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_file(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_file(self, yes: bool) -> Self {
+        let settings = Settings {
+            file: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets whether the source line of the event is written. Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_line_number(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_line_number(self, yes: bool) -> Self {
+        let settings = Settings {
+            line_number: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets whether the name of the thread that logged is written (unnamed threads write
+    /// none). Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_thread_names(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_thread_names(self, yes: bool) -> Self {
+        let settings = Settings {
+            thread_name: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets whether the name of the event's span (the innermost entered span) is written.
+    /// This looks the span up for each event. Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_span_name(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_span_name(self, yes: bool) -> Self {
+        let settings = Settings {
+            span_name: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets whether failed writes are reported on stderr (they are counted either way).
+    /// Defaults to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_error_reporting(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_error_reporting(self, yes: bool) -> Self {
+        let settings = Settings {
+            report_errors: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets the key names. Defaults to [`Schema::DEFAULT`].
+    ///
+    /// ```
+    /// use tracing_ambient::{JsonLayer, Schema};
+    ///
+    /// let layer = JsonLayer::stdout().schema(Schema::DEFAULT.with_request_id_key("request_id"));
+    /// # drop(layer);
+    /// ```
+    pub fn schema(self, schema: Schema) -> Self {
+        let settings = Settings {
+            schema,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Adds a field written on every line, such as the service name or version. Setting a key
+    /// again replaces its value. Static fields come after the layer's own keys and win over
+    /// context keys and event fields; one named like a core key is renamed `fields.<key>`.
+    /// Defaults to none.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout()
+    ///     .static_field("service", "shop")
+    ///     .static_field("version", env!("CARGO_PKG_VERSION"));
+    /// # drop(layer);
+    /// ```
+    pub fn static_field(mut self, key: &str, value: impl Into<Value>) -> Self {
+        let value = value.into();
+        match self.statics.iter_mut().find(|(k, _)| **k == *key) {
+            Some(entry) => entry.1 = value,
+            None => self.statics.push((key.into(), value)),
+        }
+        let settings = self.prepared.settings;
+        self.settings(settings)
+    }
+
+    /// Promotes a span field to a context key: when a span created inside a context has (or
+    /// later records) a field of this name, its value is set in the context, as
+    /// [`set`](crate::set) would, and every later line of the request carries it.
+    /// `user_id`, `request_id`, `trace_id` and `span_id` set the well-known keys. Defaults to
+    /// none.
+    ///
+    /// ```
+    /// use tracing_ambient::{Context, JsonLayer};
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let layer = JsonLayer::new(std::io::sink).promote_span_field("tenant_id");
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     let ctx = Context::new();
+    ///     ctx.in_scope(|| drop(tracing::info_span!("load", tenant_id = "acme")));
+    ///     assert_eq!(ctx.get("tenantId").unwrap().to_string(), "acme");
+    /// });
+    /// ```
+    pub fn promote_span_field(mut self, name: &str) -> Self {
+        let snake: Box<str> = to_snake_case(name).into();
+        let mut promote = std::mem::take(&mut self.prepared.promote);
+        promote.push(name.into());
+        if *snake != *name {
+            promote.push(snake);
+        }
+        self.prepared.promote = promote;
+        let settings = self.prepared.settings;
+        self.settings(settings)
+    }
+
+    /// Returns the layer's writer.
+    pub(crate) fn make_writer(&self) -> &W {
+        &self.make_writer
+    }
+
+    /// Returns the counter of lines this layer could not write.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout();
+    /// assert_eq!(layer.error_counter().dropped_lines(), 0);
+    /// ```
+    pub fn error_counter(&self) -> ErrorCounter {
+        self.errors.clone()
+    }
+
+    /// Sets the clock. For tests that need a fixed timestamp.
+    #[cfg(test)]
+    pub(crate) fn with_clock(self, clock: fn() -> SystemTime) -> Self {
+        let settings = Settings {
+            clock,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Rebuilds what the event path reads from the new settings.
+    fn settings(mut self, settings: Settings) -> Self {
+        let promote = std::mem::take(&mut self.prepared.promote);
+        let prepared = Prepared::new(settings, &self.statics, promote);
+        Self { prepared, ..self }
+    }
+
+    /// Writes one finished line, counting a failure or a panicking writer.
+    fn write_line(&self, meta: &tracing::Metadata<'_>, bytes: &[u8]) {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.make_writer.make_writer_for(meta).write_all(bytes)
+        }));
+        let report = self.prepared.settings.report_errors;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self
+                .errors
+                .record(report, format_args!("could not write a log line: {err}")),
+            Err(_) => self
+                .errors
+                .record(report, format_args!("the log writer panicked")),
+        }
+    }
+}
+
+// The writer changes type, so this setter has its own block with the bounds of the new one.
+impl<W> JsonLayer<W> {
+    /// Returns the layer writing to `make_writer` instead, with all other settings kept.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().with_writer(std::io::stderr);
+    /// # drop(layer);
+    /// ```
+    pub fn with_writer<W2>(self, make_writer: W2) -> JsonLayer<W2>
+    where
+        W2: for<'w> MakeWriter<'w> + 'static,
+    {
+        JsonLayer {
+            make_writer,
+            prepared: self.prepared,
+            statics: self.statics,
+            errors: self.errors,
+        }
+    }
+}
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
+        spans::on_new_span(attrs, id, &cx, &self.prepared.promote);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
+        spans::on_record(id, values, &cx, &self.prepared.promote);
+    }
+
+    fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
+        spans::on_enter(id, &cx);
+    }
+
+    fn on_exit(&self, id: &Id, _cx: layer::Context<'_, S>) {
+        spans::on_exit(id);
+    }
+
+    fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
+        let normalized = event.normalized_metadata();
+        let from_log = normalized.is_some();
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
+        let settings = self.prepared.settings;
+        let now = (settings.clock)();
+        line::with_line(|line| {
+            let mut writer = LineWriter::new(line, &self.prepared);
+            writer.core(now, meta.level(), event);
+            with_current(|ctx| {
+                if let Some(ctx) = ctx {
+                    writer.context(&ctx.read());
+                }
+            });
+            let span = if settings.span_name {
+                cx.event_span(event)
+            } else {
+                None
+            };
+            writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
+            writer.fields(event, from_log);
+            writer.finish();
+            self.write_line(meta, writer.into_bytes());
+        });
+    }
+}

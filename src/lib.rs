@@ -1,0 +1,62 @@
+//! Structured JSON logs in which every line carries the request it came from.
+//!
+//! `tracing-ambient` is a [`tracing_subscriber::Layer`] that writes one JSON object per line
+//! and, at event time, merges in the ambient request context: request id, user id, trace id,
+//! span id and any extra keys. Code anywhere calls `info!` and never receives a logger.
+//!
+//! # Example
+//!
+//! ```
+//! use tracing_ambient::Context;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let _guard = tracing_ambient::init(); // RUST_LOG (default info), JSON on stdout
+//!
+//! Context::new()
+//!     .with_request_id("9f1c")
+//!     .scope(async {
+//!         tracing_ambient::set_user_id(42); // e.g. in auth middleware
+//!         tracing::info!(order_id = 42, "order placed");
+//!     })
+//!     .await;
+//! # }
+//! ```
+//!
+//! ```text
+//! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"9f1c","userId":42,"target":"shop::orders","order_id":42}
+//! ```
+//!
+//! # How the context travels
+//!
+//! A [`Context`] is one store shared by every task and span of a request. [`Context::scope`]
+//! makes it current around a future, [`Context::in_scope`] around a closure. Spans created
+//! while it is current carry it, so `.instrument(span)`, `#[instrument]` and
+//! `span.in_scope(..)` on another thread bring it back. Level filtering cannot strip it: a
+//! disabled span carries nothing, but the scope around the request still does.
+//!
+//! Rust loses the context where it loses the span: `tokio::spawn`, `spawn_blocking`, threads.
+//! Carry it with [`spawn`], [`spawn_blocking`], [`InCurrentContext::in_current_context`], or
+//! [`Context::current`] and [`Context::in_scope`] for threads; run deliberately without it
+//! with [`spawn_detached`] or [`InCurrentContext::without_context`].
+
+#![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    rust_2018_idioms
+)]
+
+mod context;
+mod init;
+mod json;
+mod layer;
+mod schema;
+
+pub use context::{
+    request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
+    Context, InCurrentContext, Scoped, Value,
+};
+pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
+pub use layer::{ErrorCounter, JsonLayer};
+pub use schema::{KeyCase, Schema};

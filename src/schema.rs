@@ -1,0 +1,219 @@
+//! Output key names. The writer asks the schema for every key it writes, so a preset such as
+//! Elastic Common Schema or OpenTelemetry-style names changes the keys without touching the
+//! writer.
+
+/// The key names of a JSON line.
+///
+/// A `Schema` is a plain `Copy` value of `&'static str` names. Start from a preset and change
+/// what you need with the `with_*` setters.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::{JsonLayer, Schema};
+///
+/// let schema = Schema::DEFAULT.with_timestamp_key("@timestamp");
+/// let layer = JsonLayer::stdout().schema(schema);
+/// # drop(layer);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Schema {
+    pub(crate) timestamp: &'static str,
+    pub(crate) level: &'static str,
+    pub(crate) message: &'static str,
+    pub(crate) request_id: &'static str,
+    pub(crate) user_id: &'static str,
+    pub(crate) trace_id: &'static str,
+    pub(crate) span_id: &'static str,
+    pub(crate) target: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: &'static str,
+    pub(crate) thread_name: &'static str,
+    pub(crate) span_name: &'static str,
+    pub(crate) extra_keys: KeyCase,
+}
+
+/// How the names of extra context keys (those given to [`set`](crate::set) and
+/// [`Context::with`](crate::Context::with)) are written.
+///
+/// Extra keys are stored in snake case (`tenantId` and `tenant_id` are the same key), and
+/// written in the case the schema asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyCase {
+    /// `tenant_id` is written `tenantId`.
+    Camel,
+    /// `tenant_id` is written `tenant_id`.
+    Snake,
+}
+
+impl Schema {
+    /// The default schema: `timestamp`, `level`, `message`, `requestId`, `userId`, `traceId`,
+    /// `spanId`, `target`, extra keys in camel case.
+    ///
+    /// ```json
+    /// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"9f1c","userId":42,"target":"shop::orders","order_id":42}
+    /// ```
+    pub const DEFAULT: Schema = Schema {
+        timestamp: "timestamp",
+        level: "level",
+        message: "message",
+        request_id: "requestId",
+        user_id: "userId",
+        trace_id: "traceId",
+        span_id: "spanId",
+        target: "target",
+        file: "file",
+        line: "line",
+        thread_name: "threadName",
+        span_name: "span",
+        extra_keys: KeyCase::Camel,
+    };
+
+    /// Sets the key of the timestamp. Defaults to `timestamp`.
+    pub const fn with_timestamp_key(self, key: &'static str) -> Self {
+        Self {
+            timestamp: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the level. Defaults to `level`.
+    pub const fn with_level_key(self, key: &'static str) -> Self {
+        Self { level: key, ..self }
+    }
+
+    /// Sets the key of the message. Defaults to `message`.
+    pub const fn with_message_key(self, key: &'static str) -> Self {
+        Self {
+            message: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the request id. Defaults to `requestId`.
+    pub const fn with_request_id_key(self, key: &'static str) -> Self {
+        Self {
+            request_id: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the user id. Defaults to `userId`.
+    pub const fn with_user_id_key(self, key: &'static str) -> Self {
+        Self {
+            user_id: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the trace id. Defaults to `traceId`.
+    pub const fn with_trace_id_key(self, key: &'static str) -> Self {
+        Self {
+            trace_id: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the span id. Defaults to `spanId`.
+    pub const fn with_span_id_key(self, key: &'static str) -> Self {
+        Self {
+            span_id: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the event's target. Defaults to `target`.
+    pub const fn with_target_key(self, key: &'static str) -> Self {
+        Self {
+            target: key,
+            ..self
+        }
+    }
+
+    /// Sets how extra context keys are written. Defaults to [`KeyCase::Camel`].
+    pub const fn with_extra_keys(self, case: KeyCase) -> Self {
+        Self {
+            extra_keys: case,
+            ..self
+        }
+    }
+}
+
+impl Default for Schema {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Returns `key` in snake case: `tenantId` → `tenant_id`, `HTTPStatus` → `http_status`.
+/// Characters other than ASCII letters are kept as they are.
+pub(crate) fn to_snake_case(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1).copied();
+            let starts_word = match prev {
+                None | Some('_') => false,
+                Some(p) if p.is_ascii_lowercase() || p.is_ascii_digit() => true,
+                Some(p) if p.is_ascii_uppercase() => next.is_some_and(|n| n.is_ascii_lowercase()),
+                Some(_) => false,
+            };
+            if starts_word {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Returns a snake-case key in camel case: `tenant_id` → `tenantId`. A leading underscore is
+/// kept, so `_private` stays `_private`.
+pub(crate) fn to_camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper_next = false;
+    for (i, c) in snake.chars().enumerate() {
+        if c == '_' && i > 0 {
+            upper_next = true;
+        } else if upper_next {
+            out.push(c.to_ascii_uppercase());
+            upper_next = false;
+        } else {
+            out.push(c);
+        }
+    }
+    if upper_next {
+        out.push('_');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_between_cases() {
+        let table = [
+            ("tenant_id", "tenant_id", "tenantId"),
+            ("tenantId", "tenant_id", "tenantId"),
+            ("HTTPStatus", "http_status", "httpStatus"),
+            ("userID", "user_id", "userId"),
+            ("order2Id", "order2_id", "order2Id"),
+            ("already", "already", "already"),
+            ("_private", "_private", "_private"),
+            ("dotted.key", "dotted.key", "dotted.key"),
+            ("trailing_", "trailing_", "trailing_"),
+        ];
+        for (input, snake, camel) in table {
+            assert_eq!(to_snake_case(input), snake, "snake of {input}");
+            assert_eq!(to_camel_case(&to_snake_case(input)), camel, "camel of {input}");
+        }
+    }
+}
