@@ -52,6 +52,8 @@ mod init;
 mod json;
 mod layer;
 mod schema;
+#[cfg(test)]
+mod test_support;
 
 pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,

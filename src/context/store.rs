@@ -1,6 +1,7 @@
 //! The per-request store behind [`Context`]: one `Arc` shared by every task and span of the
 //! request, holding each entry already serialized so that an event copies bytes.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
@@ -98,6 +99,9 @@ pub(crate) struct Extra {
 pub(crate) struct Entries {
     pub(crate) known: [Option<Slot>; 4],
     pub(crate) extras: Vec<Extra>,
+    /// Typed values the crate's integrations keep with the request but never write on a line
+    /// nor serialize (the incoming `tracestate`, the parent span id), one per type.
+    attachments: Vec<Box<dyn Any + Send + Sync>>,
 }
 
 impl Entries {
@@ -114,6 +118,20 @@ impl Entries {
                 slot: Slot::new(value),
             });
         }
+    }
+
+    fn attach<T: Any + Send + Sync>(&mut self, value: T) {
+        match self.attachments.iter_mut().find(|a| a.is::<T>()) {
+            Some(slot) => *slot = Box::new(value),
+            None => self.attachments.push(Box::new(value)),
+        }
+    }
+
+    fn attachment<T: Any + Clone>(&self) -> Option<T> {
+        self.attachments
+            .iter()
+            .find_map(|a| a.downcast_ref::<T>())
+            .cloned()
     }
 
     fn get(&self, key: &str) -> Option<&Value> {
@@ -292,6 +310,19 @@ impl Context {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Keeps a typed value with the request that is neither written on lines nor serialized,
+    /// replacing an earlier value of the same type.
+    #[allow(dead_code)] // used by the optional integrations
+    pub(crate) fn attach<T: Any + Send + Sync>(&self, value: T) {
+        self.write().attach(value);
+    }
+
+    /// Returns a clone of the value of type `T` kept with [`Context::attach`].
+    #[allow(dead_code)] // used by the optional integrations
+    pub(crate) fn attachment<T: Any + Clone>(&self) -> Option<T> {
+        self.read().attachment::<T>()
+    }
+
     fn known_string(&self, known: Known) -> Option<String> {
         self.read().known[known as usize]
             .as_ref()
@@ -333,6 +364,18 @@ mod tests {
         let ctx = Context::new().with("b", 1).with("a", 2).with("b", 3);
         let keys: Vec<_> = ctx.entries().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a"]);
+    }
+
+    #[test]
+    fn attachments_are_typed_and_not_entries() {
+        #[derive(Clone, Debug, PartialEq)]
+        struct TraceState(&'static str);
+        let ctx = Context::new();
+        ctx.attach(TraceState("a=1"));
+        ctx.attach(TraceState("b=2"));
+        assert_eq!(ctx.attachment::<TraceState>(), Some(TraceState("b=2")));
+        assert_eq!(ctx.attachment::<u32>(), None);
+        assert!(ctx.entries().is_empty());
     }
 
     #[test]

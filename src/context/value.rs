@@ -19,7 +19,8 @@ use crate::json;
 /// ```
 /// use tracing_ambient::Value;
 ///
-/// assert_eq!(Value::from(42u32), Value::U64(42));
+/// assert_eq!(Value::from(42u32), Value::I64(42));
+/// assert_eq!(Value::from(u64::MAX), Value::U64(u64::MAX));
 /// assert_eq!(Value::from("acme").to_string(), "acme");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +30,7 @@ pub enum Value {
     Str(Box<str>),
     /// A signed integer.
     I64(i64),
-    /// An unsigned integer.
+    /// An unsigned integer above `i64::MAX` (smaller ones are `I64`).
     U64(u64),
     /// A float. NaN and infinities are written as the strings `"NaN"`, `"inf"` and `"-inf"`.
     F64(f64),
@@ -91,7 +92,22 @@ macro_rules! from_int {
 }
 
 from_int!(I64 as i64: i8, i16, i32, i64, isize);
-from_int!(U64 as u64: u8, u16, u32, u64, usize);
+from_int!(I64 as i64: u8, u16, u32);
+
+// Unsigned values that fit are kept as `I64`, as a JSON reader would read them back, so that a
+// context survives a round trip through a job payload unchanged.
+macro_rules! from_unsigned {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Value {
+            fn from(value: $t) -> Self {
+                let value = value as u64;
+                i64::try_from(value).map_or(Value::U64(value), Value::I64)
+            }
+        }
+    )*};
+}
+
+from_unsigned!(u64, usize);
 from_int!(F64 as f64: f32, f64);
 
 impl From<bool> for Value {
@@ -171,7 +187,7 @@ impl Visitor<'_> for ValueVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::U64(v))
+        Ok(Value::from(v))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {

@@ -483,3 +483,46 @@ where
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{fixed_clock, MockMakeWriter};
+    use crate::Context;
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn writes_the_documented_line() {
+        let writer = MockMakeWriter::default();
+        let layer = JsonLayer::new(writer.clone())
+            .with_clock(fixed_clock)
+            .static_field("service", "shop");
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            Context::new().with_request_id("9f1c").in_scope(|| {
+                crate::set_user_id(42);
+                crate::set("tenant_id", "acme");
+                tracing::info!(target: "shop::orders", order_id = 42, "order placed");
+            });
+        });
+        assert_eq!(
+            writer.text(),
+            concat!(
+                r#"{"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","#,
+                r#""requestId":"9f1c","userId":42,"tenantId":"acme","target":"shop::orders","#,
+                r#""service":"shop","order_id":42}"#,
+                "\n"
+            )
+        );
+    }
+
+    #[test]
+    fn setters_keep_promoted_fields_and_statics() {
+        let layer = JsonLayer::new(std::io::sink)
+            .promote_span_field("tenantId")
+            .static_field("a", 1)
+            .static_field("a", 2)
+            .with_target(false);
+        assert_eq!(&*layer.prepared.promote, ["tenantId".into(), "tenant_id".into()]);
+        assert_eq!(&*layer.prepared.static_json, br#","a":2"#);
+    }
+}
