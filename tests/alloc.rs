@@ -1,0 +1,142 @@
+//! No allocation per event in steady state: a counting global allocator (this test binary's
+//! own) counts the allocations of this thread across 10,000 events after warm-up.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tracing::{debug, info, info_span};
+use tracing_ambient::{Context, JsonLayer};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+struct Counting;
+
+thread_local! {
+    // `const` and `Cell<usize>`: no lazy initialisation and no destructor, so reading it from
+    // inside the allocator cannot allocate.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+#[allow(unsafe_code)]
+// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
+// thread-local `Cell`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// Discards bytes but counts them, so the work cannot be optimised away.
+#[derive(Clone, Default)]
+struct Discard(Arc<AtomicUsize>);
+
+impl io::Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.fetch_add(buf.len(), Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+const EVENTS: usize = 10_000;
+
+/// Counts the allocations of `EVENTS` calls of `event` after 100 calls of warm-up.
+fn allocations_per_run(event: &mut dyn FnMut()) -> usize {
+    for _ in 0..100 {
+        event();
+    }
+    let before = allocations();
+    for _ in 0..EVENTS {
+        event();
+    }
+    allocations() - before
+}
+
+fn the_event() {
+    info!(order_id = 42u64, amount = 19.99f64, sku = "ABC-123", "order placed");
+}
+
+#[test]
+fn events_do_not_allocate_in_steady_state() {
+    let written = Discard::default();
+    let writer = written.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new("info"))
+        .with(JsonLayer::new(move || writer.clone()));
+    let mut report = Vec::new();
+    tracing::subscriber::with_default(subscriber, || {
+        let ctx = Context::new()
+            .with_request_id("0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77")
+            .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736");
+        ctx.in_scope(|| {
+            tracing_ambient::set_user_id(42);
+
+            // (a) the event directly in the request
+            report.push(("(a) in request", allocations_per_run(&mut the_event)));
+
+            // (b) the same event under 7 nested child spans, each with one small field
+            let spans: Vec<_> = (0..7).map(|depth| info_span!("child", depth)).collect();
+            let entered: Vec<_> = spans.iter().map(|s| s.enter()).collect();
+            report.push(("(b) 7 spans deep", allocations_per_run(&mut the_event)));
+            drop(entered);
+
+            // (d) an event below the filter level
+            report.push((
+                "(d) disabled",
+                allocations_per_run(&mut || debug!(order_id = 42u64, "not written")),
+            ));
+
+            // format_args! messages with arguments
+            let mut n = 0u64;
+            report.push((
+                "format_args",
+                allocations_per_run(&mut || {
+                    n += 1;
+                    info!(n, "order {} placed for {:?}", n, "ABC-123")
+                }),
+            ));
+        });
+        // (c) no context at all
+        report.push(("(c) no context", allocations_per_run(&mut the_event)));
+    });
+    // A control: the counter does see allocations made while logging.
+    let control = allocations_per_run(&mut || info!(s = %String::from("allocates"), "control"));
+    assert!(control >= EVENTS, "the counting allocator counts ({control})");
+    eprintln!("allocations per {EVENTS} events: {report:?}");
+    assert!(written.0.load(Ordering::Relaxed) > 0, "lines were written");
+    for (variant, n) in report {
+        assert_eq!(n, 0, "{variant}: {n} allocations over {EVENTS} events");
+    }
+}
