@@ -30,10 +30,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// # Examples
 ///
 /// ```
-/// fn main() {
-///     let _guard = tracing_ambient::init();
-///     tracing::info!("started");
-/// } // the guard flushes stdout here
+/// let _guard = tracing_ambient::init();
+/// tracing::info!("started");
+/// // the guard flushes stdout when `main` returns
 /// ```
 pub fn init() -> Guard {
     match try_init() {
@@ -157,7 +156,9 @@ impl Drop for Guard {
     /// Flushes on a helper thread, so that a writer blocked on a full pipe cannot hang the
     /// program's exit for more than the time limit.
     fn drop(&mut self) {
-        let Some(flush) = self.flush.take() else { return };
+        let Some(flush) = self.flush.take() else {
+            return;
+        };
         let (done, wait) = mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("tracing-ambient-flush".into())

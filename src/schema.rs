@@ -213,7 +213,11 @@ mod tests {
         ];
         for (input, snake, camel) in table {
             assert_eq!(to_snake_case(input), snake, "snake of {input}");
-            assert_eq!(to_camel_case(&to_snake_case(input)), camel, "camel of {input}");
+            assert_eq!(
+                to_camel_case(&to_snake_case(input)),
+                camel,
+                "camel of {input}"
+            );
         }
     }
 }

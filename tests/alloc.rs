@@ -85,7 +85,12 @@ fn allocations_per_run(event: &mut dyn FnMut()) -> usize {
 }
 
 fn the_event() {
-    info!(order_id = 42u64, amount = 19.99f64, sku = "ABC-123", "order placed");
+    info!(
+        order_id = 42u64,
+        amount = 19.99f64,
+        sku = "ABC-123",
+        "order placed"
+    );
 }
 
 #[test]
@@ -132,10 +137,13 @@ fn events_do_not_allocate_in_steady_state() {
         report.push(("(c) no context", allocations_per_run(&mut the_event)));
 
         // A control: the counter does see an allocation made for an event.
-        let control = allocations_per_run(&mut || {
-            info!(s = %std::hint::black_box(String::from("allocates")), "control")
-        });
-        assert!(control >= EVENTS, "the counting allocator counts ({control})");
+        let control = allocations_per_run(
+            &mut || info!(s = %std::hint::black_box(String::from("allocates")), "control"),
+        );
+        assert!(
+            control >= EVENTS,
+            "the counting allocator counts ({control})"
+        );
     });
     eprintln!("allocations per {EVENTS} events: {report:?}");
     assert!(written.0.load(Ordering::Relaxed) > 0, "lines were written");

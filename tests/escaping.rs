@@ -81,11 +81,22 @@ proptest! {
 
 #[test]
 fn non_finite_floats_are_strings() {
-    let line = one_line(|| info!(nan = f64::NAN, inf = f64::INFINITY, ninf = f64::NEG_INFINITY, "x"));
+    let line = one_line(|| {
+        info!(
+            nan = f64::NAN,
+            inf = f64::INFINITY,
+            ninf = f64::NEG_INFINITY,
+            "x"
+        )
+    });
     assert_eq!(line.at("nan"), &json!("NaN"));
     assert_eq!(line.at("inf"), &json!("inf"));
     assert_eq!(line.at("ninf"), &json!("-inf"));
-    let line = one_line(|| Context::new().with("ratio", f64::NAN).in_scope(|| info!("x")));
+    let line = one_line(|| {
+        Context::new()
+            .with("ratio", f64::NAN)
+            .in_scope(|| info!("x"))
+    });
     assert_eq!(line.at("ratio"), &json!("NaN"));
 }
 

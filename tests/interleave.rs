@@ -30,7 +30,11 @@ fn lines_from_many_threads_never_interleave() {
             let line = common::parse_line(&line.unwrap());
             let t = line.at("thread").as_u64().unwrap() as usize;
             assert_eq!(line.str("requestId"), Some(format!("thread-{t}").as_str()));
-            assert_eq!(line.at("seq").as_u64(), Some(counts[t] as u64), "lines of a thread stay in order");
+            assert_eq!(
+                line.at("seq").as_u64(),
+                Some(counts[t] as u64),
+                "lines of a thread stay in order"
+            );
             counts[t] += 1;
         }
         counts
@@ -43,11 +47,18 @@ fn lines_from_many_threads_never_interleave() {
             let subscriber = subscriber.clone();
             std::thread::spawn(move || {
                 tracing::dispatcher::with_default(&subscriber, || {
-                    Context::new().with_request_id(format!("thread-{t}")).in_scope(|| {
-                        for seq in 0..EVENTS {
-                            info!(thread = t, seq, padding = "some text to make the line longer than a cache line", "event {seq}");
-                        }
-                    })
+                    Context::new()
+                        .with_request_id(format!("thread-{t}"))
+                        .in_scope(|| {
+                            for seq in 0..EVENTS {
+                                info!(
+                                    thread = t,
+                                    seq,
+                                    padding = "some text to make the line longer than a cache line",
+                                    "event {seq}"
+                                );
+                            }
+                        })
                 })
             })
         })
@@ -59,7 +70,10 @@ fn lines_from_many_threads_never_interleave() {
     drop(writer);
     let counts = reading.join().unwrap();
     assert_eq!(counts, vec![EVENTS; THREADS]);
-    eprintln!("interleave: {} lines from {THREADS} threads, each parsed", THREADS * EVENTS);
+    eprintln!(
+        "interleave: {} lines from {THREADS} threads, each parsed",
+        THREADS * EVENTS
+    );
 }
 
 /// A shared pipe end: every `write` goes straight to the OS, with no lock of ours.

@@ -94,7 +94,11 @@ fn every_line_carries_its_own_request() {
     let mut per_request: HashMap<u64, usize> = HashMap::new();
     for line in &lines {
         let i = line.at("i").as_u64().expect("i is a number");
-        assert_eq!(line.str("requestId"), Some(format!("req-{i}").as_str()), "{line:?}");
+        assert_eq!(
+            line.str("requestId"),
+            Some(format!("req-{i}").as_str()),
+            "{line:?}"
+        );
         if line.str("message") != Some("start") {
             assert_eq!(line.at("userId").as_u64(), Some(i), "{line:?}");
         }
@@ -102,5 +106,8 @@ fn every_line_carries_its_own_request() {
     }
     assert_eq!(per_request.len(), REQUESTS);
     assert!(per_request.values().all(|&n| n == 4));
-    eprintln!("isolation: {} lines from {REQUESTS} concurrent requests, all with their own requestId", lines.len());
+    eprintln!(
+        "isolation: {} lines from {REQUESTS} concurrent requests, all with their own requestId",
+        lines.len()
+    );
 }

@@ -11,7 +11,10 @@ use tracing::{info, info_span, warn};
 use tracing_ambient::{Context, JsonLayer, Schema};
 use tracing_subscriber::prelude::*;
 
-fn capture_with(layer: impl FnOnce(JsonLayer<Capture>) -> JsonLayer<Capture>, f: impl FnOnce()) -> Vec<common::Line> {
+fn capture_with(
+    layer: impl FnOnce(JsonLayer<Capture>) -> JsonLayer<Capture>,
+    f: impl FnOnce(),
+) -> Vec<common::Line> {
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(layer(JsonLayer::new(capture.clone())));
     tracing::subscriber::with_default(subscriber, f);
@@ -32,7 +35,13 @@ fn default_line_has_core_then_context_then_target_then_fields() {
             .with("tenant_id", "acme")
             .in_scope(|| {
                 tracing_ambient::set_user_id(42);
-                info!(order_id = 42, amount = 19.99, sku = "ABC-123", paid = true, "order placed");
+                info!(
+                    order_id = 42,
+                    amount = 19.99,
+                    sku = "ABC-123",
+                    paid = true,
+                    "order placed"
+                );
             });
     });
     assert_eq!(lines.len(), 1);
@@ -40,8 +49,19 @@ fn default_line_has_core_then_context_then_target_then_fields() {
     assert_eq!(
         line.keys(),
         [
-            "timestamp", "level", "message", "requestId", "userId", "traceId", "spanId",
-            "tenantId", "target", "order_id", "amount", "sku", "paid"
+            "timestamp",
+            "level",
+            "message",
+            "requestId",
+            "userId",
+            "traceId",
+            "spanId",
+            "tenantId",
+            "target",
+            "order_id",
+            "amount",
+            "sku",
+            "paid"
         ]
     );
     assert_eq!(line.at("level"), &json!("info"));
@@ -71,7 +91,10 @@ fn timestamp_is_rfc3339_utc_with_microseconds() {
 #[test]
 fn lines_without_context_have_no_context_keys() {
     let lines = capture(|| warn!(n = -3i64, "no request"));
-    assert_eq!(lines[0].keys(), ["timestamp", "level", "message", "target", "n"]);
+    assert_eq!(
+        lines[0].keys(),
+        ["timestamp", "level", "message", "target", "n"]
+    );
     assert_eq!(lines[0].at("level"), &json!("warn"));
 }
 
@@ -123,7 +146,11 @@ fn colliding_keys_are_renamed_never_duplicated() {
     assert_eq!(line.at("fields.target"), &json!("field-target"));
     assert_eq!(line.at("fields.timestamp"), &json!(1));
     assert_eq!(line.at("fields.service"), &json!("field-service"));
-    assert_eq!(line.at("tenantId"), &json!(5), "no context key tenantId, so the field keeps its name");
+    assert_eq!(
+        line.at("tenantId"),
+        &json!(5),
+        "no context key tenantId, so the field keeps its name"
+    );
 }
 
 #[test]
@@ -162,7 +189,10 @@ fn errors_are_written_with_their_source_chain() {
         msg: "could not place order",
         source: Some(Box::new(Layered {
             msg: "database unavailable",
-            source: Some(Box::new(Layered { msg: "connection \"refused\"", source: None })),
+            source: Some(Box::new(Layered {
+                msg: "connection \"refused\"",
+                source: None,
+            })),
         })),
     };
     let lines = capture(|| tracing::error!(error = &err as &dyn Error, "failed"));
@@ -171,11 +201,17 @@ fn errors_are_written_with_their_source_chain() {
         lines[0].at("error.sources"),
         &json!(["database unavailable", "connection \"refused\""])
     );
-    let single = Layered { msg: "alone", source: None };
+    let single = Layered {
+        msg: "alone",
+        source: None,
+    };
     let lines = capture(|| tracing::error!(error = &single as &dyn Error));
     assert_eq!(lines[0].at("error"), &json!("alone"));
     assert!(lines[0].get("error.sources").is_none());
-    assert!(lines[0].get("message").is_none(), "an event without a message has no message key");
+    assert!(
+        lines[0].get("message").is_none(),
+        "an event without a message has no message key"
+    );
 }
 
 #[test]
@@ -187,18 +223,35 @@ fn optional_keys_and_schema_change_the_names() {
                 .with_thread_names(true)
                 .with_span_name(true)
                 .with_target(false)
-                .schema(Schema::DEFAULT.with_request_id_key("request_id").with_timestamp_key("@timestamp"))
+                .schema(
+                    Schema::DEFAULT
+                        .with_request_id_key("request_id")
+                        .with_timestamp_key("@timestamp"),
+                )
         },
         || {
-            Context::new().with_request_id("r1").with("tenant_id", "a").in_scope(|| {
-                info_span!("handler").in_scope(|| info!("x"));
-            })
+            Context::new()
+                .with_request_id("r1")
+                .with("tenant_id", "a")
+                .in_scope(|| {
+                    info_span!("handler").in_scope(|| info!("x"));
+                })
         },
     );
     let line = &lines[0];
     assert_eq!(
         line.keys(),
-        ["@timestamp", "level", "message", "request_id", "tenantId", "file", "line", "threadName", "span"]
+        [
+            "@timestamp",
+            "level",
+            "message",
+            "request_id",
+            "tenantId",
+            "file",
+            "line",
+            "threadName",
+            "span"
+        ]
     );
     assert_eq!(line.at("file"), &json!("tests/line_shape.rs"));
     assert!(line.at("line").as_u64().unwrap() > 0);
@@ -218,7 +271,10 @@ fn snake_case_schema_writes_extras_as_set() {
 #[test]
 fn promoted_span_fields_become_context_keys() {
     let lines = capture_with(
-        |l| l.promote_span_field("tenant_id").promote_span_field("user_id"),
+        |l| {
+            l.promote_span_field("tenant_id")
+                .promote_span_field("user_id")
+        },
         || {
             Context::new().with_request_id("r1").in_scope(|| {
                 let span = info_span!("auth", tenant_id = "acme", user_id = tracing::field::Empty);
@@ -246,9 +302,10 @@ fn debug_and_display_values_are_strings() {
     let order = Order { id: 7 };
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(JsonLayer::new(capture.clone()));
-    tracing::subscriber::with_default(subscriber, || {
-        info!(order = ?order, shown = %"a\"b", big = u128::MAX, neg = i128::MIN, "x")
-    });
+    tracing::subscriber::with_default(
+        subscriber,
+        || info!(order = ?order, shown = %"a\"b", big = u128::MAX, neg = i128::MIN, "x"),
+    );
     let lines = capture.lines();
     assert_eq!(lines[0].at("order"), &json!("Order { id: 7 }"));
     assert_eq!(lines[0].at("shown"), &json!("a\"b"));
@@ -257,7 +314,10 @@ fn debug_and_display_values_are_strings() {
     assert_eq!(lines[0].at("neg").as_f64(), Some(i128::MIN as f64));
     let text = capture.text();
     assert!(text.contains(&format!(r#""big":{},"#, u128::MAX)), "{text}");
-    assert!(text.contains(&format!(r#""neg":{}}}"#, i128::MIN)), "{text}");
+    assert!(
+        text.contains(&format!(r#""neg":{}}}"#, i128::MIN)),
+        "{text}"
+    );
 }
 
 #[test]
@@ -283,15 +343,16 @@ fn log_crate_records_are_written_with_their_target() {
         // The bridge converts `log` records into tracing events; feed it one directly.
         use tracing_ambient::Context;
         use tracing_log::log::Log;
-        let record = tracing_log::log::Record::builder()
-            .args(format_args!("from log {}", 1))
-            .level(tracing_log::log::Level::Warn)
-            .target("legacy::module")
-            .file(Some("legacy.rs"))
-            .line(Some(3))
-            .build();
         Context::new().with_request_id("r-log").in_scope(|| {
-            tracing_log::LogTracer::new().log(&record);
+            tracing_log::LogTracer::new().log(
+                &tracing_log::log::Record::builder()
+                    .args(format_args!("from log {}", 1))
+                    .level(tracing_log::log::Level::Warn)
+                    .target("legacy::module")
+                    .file(Some("legacy.rs"))
+                    .line(Some(3))
+                    .build(),
+            );
         });
     });
     let lines = capture.lines();
@@ -299,5 +360,9 @@ fn log_crate_records_are_written_with_their_target() {
     assert_eq!(lines[0].at("level"), &json!("warn"));
     assert_eq!(lines[0].at("target"), &json!("legacy::module"));
     assert_eq!(lines[0].at("requestId"), &json!("r-log"));
-    assert!(lines[0].keys().iter().all(|k| !k.starts_with("log.")), "{:?}", lines[0].keys());
+    assert!(
+        lines[0].keys().iter().all(|k| !k.starts_with("log.")),
+        "{:?}",
+        lines[0].keys()
+    );
 }

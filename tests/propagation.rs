@@ -19,7 +19,10 @@ fn dispatch(capture: &Capture, filter: &str) -> tracing::Dispatch {
 }
 
 /// Runs `test` on a multi-thread runtime with the subscriber installed on every thread.
-fn run_async<F: std::future::Future<Output = ()> + Send + 'static>(filter: &str, test: F) -> Vec<Line> {
+fn run_async<F: std::future::Future<Output = ()> + Send + 'static>(
+    filter: &str,
+    test: F,
+) -> Vec<Line> {
     let capture = Capture::default();
     let dispatch = dispatch(&capture, filter);
     let for_threads = dispatch.clone();
@@ -83,8 +86,17 @@ fn spans_created_inside_carry_the_context_everywhere() {
             })
             .await;
     });
-    for message in ["instrument", "in_current_span", "in #[instrument]", "thread in_scope"] {
-        assert_eq!(by_message(&lines, message).at("requestId"), &json!("r1"), "{message}");
+    for message in [
+        "instrument",
+        "in_current_span",
+        "in #[instrument]",
+        "thread in_scope",
+    ] {
+        assert_eq!(
+            by_message(&lines, message).at("requestId"),
+            &json!("r1"),
+            "{message}"
+        );
     }
 }
 
@@ -94,7 +106,9 @@ fn helpers_carry_the_context_and_detach_on_request() {
         Context::new()
             .with_request_id("r2")
             .scope(async {
-                tracing_ambient::spawn(async { info!("spawn") }).await.unwrap();
+                tracing_ambient::spawn(async { info!("spawn") })
+                    .await
+                    .unwrap();
                 tracing_ambient::spawn_blocking(|| info!("spawn_blocking"))
                     .await
                     .unwrap();
@@ -103,7 +117,9 @@ fn helpers_carry_the_context_and_detach_on_request() {
                     .unwrap();
                 let ctx = Context::current().unwrap();
                 on_thread(move || ctx.in_scope(|| info!("thread")));
-                tokio::spawn(async { info!("bare tokio::spawn") }).await.unwrap();
+                tokio::spawn(async { info!("bare tokio::spawn") })
+                    .await
+                    .unwrap();
                 tracing_ambient::spawn_detached(async { info!("detached") })
                     .await
                     .unwrap();
@@ -112,10 +128,17 @@ fn helpers_carry_the_context_and_detach_on_request() {
             .await;
     });
     for message in ["spawn", "spawn_blocking", "in_current_context", "thread"] {
-        assert_eq!(by_message(&lines, message).at("requestId"), &json!("r2"), "{message}");
+        assert_eq!(
+            by_message(&lines, message).at("requestId"),
+            &json!("r2"),
+            "{message}"
+        );
     }
     for message in ["bare tokio::spawn", "detached", "without_context"] {
-        assert!(by_message(&lines, message).get("requestId").is_none(), "{message}");
+        assert!(
+            by_message(&lines, message).get("requestId").is_none(),
+            "{message}"
+        );
     }
 }
 
@@ -144,7 +167,11 @@ fn late_values_reach_spawned_tasks_and_children_on_other_threads() {
 
 #[test]
 fn filtering_spans_out_cannot_strip_the_context() {
-    for filter in ["warn", "propagation=debug", "propagation=debug,tracing_ambient=off"] {
+    for filter in [
+        "warn",
+        "propagation=debug",
+        "propagation=debug,tracing_ambient=off",
+    ] {
         let lines = run_async(filter, async {
             Context::new()
                 .with_request_id("r4")
@@ -168,7 +195,10 @@ fn filtering_spans_out_cannot_strip_the_context() {
             assert_eq!(line.at("requestId"), &json!("r4"), "{filter}: {line:?}");
             assert_ne!(line.at("level"), &json!("trace"));
         }
-        let warned = lines.iter().filter(|l| l.str("message") == Some("warned")).count();
+        let warned = lines
+            .iter()
+            .filter(|l| l.str("message") == Some("warned"))
+            .count();
         assert_eq!(warned, 1, "{filter}");
     }
 }
@@ -177,7 +207,9 @@ fn filtering_spans_out_cannot_strip_the_context() {
 fn a_span_from_one_request_brings_its_context_back_inside_another() {
     let capture = Capture::default();
     tracing::dispatcher::with_default(&dispatch(&capture, "info"), || {
-        let span_a = Context::new().with_request_id("a").in_scope(|| info_span!("a"));
+        let span_a = Context::new()
+            .with_request_id("a")
+            .in_scope(|| info_span!("a"));
         Context::new().with_request_id("b").in_scope(|| {
             info!("in b");
             span_a.in_scope(|| info!("span a entered in b"));
@@ -186,19 +218,30 @@ fn a_span_from_one_request_brings_its_context_back_inside_another() {
     });
     let lines = capture.lines();
     assert_eq!(by_message(&lines, "in b").at("requestId"), &json!("b"));
-    assert_eq!(by_message(&lines, "span a entered in b").at("requestId"), &json!("a"));
-    assert_eq!(by_message(&lines, "in b again").at("requestId"), &json!("b"));
+    assert_eq!(
+        by_message(&lines, "span a entered in b").at("requestId"),
+        &json!("a")
+    );
+    assert_eq!(
+        by_message(&lines, "in b again").at("requestId"),
+        &json!("b")
+    );
 }
 
 #[test]
 fn explicit_parent_gives_its_context() {
     let capture = Capture::default();
     tracing::dispatcher::with_default(&dispatch(&capture, "info"), || {
-        let parent = Context::new().with_request_id("p").in_scope(|| info_span!("parent"));
+        let parent = Context::new()
+            .with_request_id("p")
+            .in_scope(|| info_span!("parent"));
         let child = info_span!(parent: &parent, "child");
         child.in_scope(|| info!("child of p"));
     });
-    assert_eq!(by_message(&capture.lines(), "child of p").at("requestId"), &json!("p"));
+    assert_eq!(
+        by_message(&capture.lines(), "child of p").at("requestId"),
+        &json!("p")
+    );
 }
 
 #[test]

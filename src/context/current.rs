@@ -34,7 +34,9 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
     });
     match done {
         Ok(Some(result)) => result,
-        _ => (f.take().expect("f runs only after the borrow succeeded, this is a bug"))(None),
+        _ => (f
+            .take()
+            .expect("f runs only after the borrow succeeded, this is a bug"))(None),
     }
 }
 

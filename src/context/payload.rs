@@ -70,7 +70,11 @@ mod tests {
     #[test]
     fn rejects_nested_values_with_an_error() {
         let err = serde_json::from_str::<Context>(r#"{"user":{"id":1}}"#).unwrap_err();
-        assert!(err.to_string().contains("string, integer, float or boolean"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("string, integer, float or boolean"),
+            "{err}"
+        );
         let skipped: Context = serde_json::from_str(r#"{"user_id":null}"#).unwrap();
         assert!(skipped.entries().is_empty());
     }

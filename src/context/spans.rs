@@ -17,14 +17,21 @@ struct SpanContext(Context);
 
 /// Remembers the context of a new span: its explicit parent's, or else the current one. Span
 /// fields named in `promote` are set in that context.
-pub(crate) fn on_new_span<S>(attrs: &Attributes<'_>, id: &Id, cx: &layer::Context<'_, S>, promote: &[Box<str>])
-where
+pub(crate) fn on_new_span<S>(
+    attrs: &Attributes<'_>,
+    id: &Id,
+    cx: &layer::Context<'_, S>,
+    promote: &[Box<str>],
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = cx.span(id) else { return };
     let explicit_parent = attrs.parent().and_then(|parent| cx.span(parent));
     let ctx = match explicit_parent {
-        Some(parent) => parent.extensions().get::<SpanContext>().map(|c| c.0.clone()),
+        Some(parent) => parent
+            .extensions()
+            .get::<SpanContext>()
+            .map(|c| c.0.clone()),
         None => with_current(|ctx| ctx.cloned()),
     };
     let Some(ctx) = ctx else { return };
@@ -39,8 +46,12 @@ where
 }
 
 /// Sets promoted fields recorded after the span was created.
-pub(crate) fn on_record<S>(id: &Id, values: &Record<'_>, cx: &layer::Context<'_, S>, promote: &[Box<str>])
-where
+pub(crate) fn on_record<S>(
+    id: &Id,
+    values: &Record<'_>,
+    cx: &layer::Context<'_, S>,
+    promote: &[Box<str>],
+) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     if promote.is_empty() {

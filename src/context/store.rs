@@ -44,6 +44,7 @@ pub struct Context {
 }
 
 /// The well-known keys, in the order they are written.
+#[allow(clippy::enum_variant_names)] // named after the keys they stand for
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Known {
     RequestId = 0,
@@ -53,7 +54,12 @@ pub(crate) enum Known {
 }
 
 impl Known {
-    pub(crate) const ALL: [Known; 4] = [Known::RequestId, Known::UserId, Known::TraceId, Known::SpanId];
+    pub(crate) const ALL: [Known; 4] = [
+        Known::RequestId,
+        Known::UserId,
+        Known::TraceId,
+        Known::SpanId,
+    ];
 
     pub(crate) const fn snake_name(self) -> &'static str {
         match self {
@@ -148,9 +154,11 @@ impl Entries {
 
     /// Every entry as `(snake-case key, value)`, well-known keys first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        let known = Known::ALL
-            .into_iter()
-            .filter_map(|k| self.known[k as usize].as_ref().map(|s| (k.snake_name(), &s.value)));
+        let known = Known::ALL.into_iter().filter_map(|k| {
+            self.known[k as usize]
+                .as_ref()
+                .map(|s| (k.snake_name(), &s.value))
+        });
         known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot.value)))
     }
 }
@@ -354,7 +362,10 @@ mod tests {
     #[test]
     fn keys_are_one_in_any_case() {
         let ctx = Context::new().with("tenantId", "a").with("tenant_id", "b");
-        assert_eq!(ctx.entries(), vec![("tenant_id".to_owned(), Value::from("b"))]);
+        assert_eq!(
+            ctx.entries(),
+            vec![("tenant_id".to_owned(), Value::from("b"))]
+        );
         ctx.set("RequestId", "r");
         assert_eq!(ctx.request_id().as_deref(), Some("r"));
     }
@@ -382,7 +393,10 @@ mod tests {
     fn entries_are_serialized_when_set() {
         let ctx = Context::new().with("tenant_id", "a\"b").with_user_id(42);
         let entries = ctx.read();
-        assert_eq!(&*entries.known[Known::UserId as usize].as_ref().unwrap().json, b"42");
+        assert_eq!(
+            &*entries.known[Known::UserId as usize].as_ref().unwrap().json,
+            b"42"
+        );
         assert_eq!(&*entries.extras[0].slot.json, br#""a\"b""#);
         assert_eq!(&*entries.extras[0].camel, "tenantId");
     }

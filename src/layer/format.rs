@@ -46,7 +46,8 @@ impl Reserved {
 
     #[inline]
     fn contains_escaped(&self, hash: u64, key: &[u8]) -> bool {
-        self.bloom & bloom_bit(hash) != 0 && self.keys.iter().any(|(h, k)| *h == hash && **k == *key)
+        self.bloom & bloom_bit(hash) != 0
+            && self.keys.iter().any(|(h, k)| *h == hash && **k == *key)
     }
 }
 
@@ -178,7 +179,10 @@ impl<'a> LineWriter<'a> {
             json::escape_into(&mut self.line.bytes, tail);
             let (start, end) = (quote + 1, self.line.bytes.len());
             let hash = hash_key(&self.line.bytes[start..end]);
-            let taken = self.prepared.reserved.contains_escaped(hash, &self.line.bytes[start..end])
+            let taken = self
+                .prepared
+                .reserved
+                .contains_escaped(hash, &self.line.bytes[start..end])
                 || self.line.keys.contains(&self.line.bytes, hash, start, end);
             if !taken {
                 self.line.keys.insert(hash, start, end);

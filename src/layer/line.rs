@@ -176,7 +176,9 @@ pub(crate) fn with_line<R>(f: impl FnOnce(&mut Line) -> R) -> R {
     match done {
         Ok(Some(result)) => result,
         _ => {
-            let f = f.take().expect("f runs only after the borrow succeeded, this is a bug");
+            let f = f
+                .take()
+                .expect("f runs only after the borrow succeeded, this is a bug");
             f(&mut Line::new())
         }
     }
@@ -200,7 +202,11 @@ mod tests {
             (1_795_528_932, 123_456, r#""2026-11-24T14:02:12.123456Z""#),
             (951_782_400, 7, r#""2000-02-29T00:00:00.000007Z""#),
             (253_402_300_799, 999_999, r#""9999-12-31T23:59:59.999999Z""#),
-            (253_402_300_800 + 86_400, 1, r#""9999-12-31T23:59:59.000001Z""#),
+            (
+                253_402_300_800 + 86_400,
+                1,
+                r#""9999-12-31T23:59:59.000001Z""#,
+            ),
         ];
         for (secs, micros, expected) in table {
             assert_eq!(timestamp(secs, micros), expected, "secs {secs}");

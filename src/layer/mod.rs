@@ -522,7 +522,10 @@ mod tests {
             .static_field("a", 1)
             .static_field("a", 2)
             .with_target(false);
-        assert_eq!(&*layer.prepared.promote, ["tenantId".into(), "tenant_id".into()]);
+        assert_eq!(
+            &*layer.prepared.promote,
+            ["tenantId".into(), "tenant_id".into()]
+        );
         assert_eq!(&*layer.prepared.static_json, br#","a":2"#);
     }
 }

@@ -88,7 +88,8 @@ pub fn parse_line(text: &str) -> Line {
     let entries = de
         .deserialize_map(Strict)
         .unwrap_or_else(|e| panic!("invalid line {text:?}: {e}"));
-    de.end().unwrap_or_else(|e| panic!("trailing bytes in {text:?}: {e}"));
+    de.end()
+        .unwrap_or_else(|e| panic!("trailing bytes in {text:?}: {e}"));
     Line { entries }
 }
 

@@ -1,0 +1,106 @@
+//! `init()` in a real process: the test binary runs itself as a child with `init()` installed
+//! and reads the child's stdout.
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::json;
+use tracing_ambient::Context;
+
+const CHILD: &str = "TRACING_AMBIENT_INIT_CHILD";
+
+/// The child's part: only does something when started by `init_installs_everything`.
+#[test]
+fn child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let guard = tracing_ambient::init();
+    assert!(
+        tracing_ambient::try_init().is_err(),
+        "a second init is an error, not a panic"
+    );
+    Context::new().with_request_id("boot").in_scope(|| {
+        tracing::info!(answer = 42, "hello");
+        tracing::debug!("below the default level");
+        log::warn!("from the log crate");
+        tracing_ambient::set_user_id(7);
+        let panicked = std::panic::catch_unwind(|| panic!("handler blew up"));
+        assert!(panicked.is_err());
+    });
+    drop(guard);
+}
+
+#[test]
+fn init_installs_everything() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines = log_lines(&stdout);
+    assert_eq!(lines.len(), 3, "{stdout}");
+
+    assert_eq!(lines[0].at("message"), &json!("hello"));
+    assert_eq!(lines[0].at("requestId"), &json!("boot"));
+    assert_eq!(lines[0].at("answer"), &json!(42));
+
+    assert_eq!(lines[1].at("message"), &json!("from the log crate"));
+    assert_eq!(lines[1].at("level"), &json!("warn"));
+    assert_eq!(lines[1].at("target"), &json!("init"));
+    assert_eq!(lines[1].at("requestId"), &json!("boot"));
+
+    let panic = &lines[2];
+    assert_eq!(panic.at("level"), &json!("error"));
+    assert_eq!(panic.at("target"), &json!("panic"));
+    assert_eq!(panic.at("message"), &json!("handler blew up"));
+    assert_eq!(panic.at("requestId"), &json!("boot"));
+    assert_eq!(panic.at("userId"), &json!(7));
+    assert!(
+        panic.str("location").unwrap().starts_with("tests/init.rs:"),
+        "{panic:?}"
+    );
+    assert!(
+        panic.get("backtrace").is_none(),
+        "no backtrace unless enabled"
+    );
+}
+
+#[test]
+fn panic_lines_carry_a_backtrace_when_enabled() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let panic = log_lines(&stdout)
+        .into_iter()
+        .find(|l| l.str("target") == Some("panic"))
+        .expect("a panic line");
+    assert!(
+        panic.str("backtrace").unwrap().contains("init"),
+        "{panic:?}"
+    );
+}
+
+/// The log lines of the child's stdout. The test harness prints there too ("test child ... "
+/// precedes the first line), so each line is taken from its first `{`.
+fn log_lines(stdout: &str) -> Vec<common::Line> {
+    stdout
+        .lines()
+        .filter_map(|l| l.find('{').map(|i| &l[i..]))
+        .map(common::parse_line)
+        .collect()
+}
