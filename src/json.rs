@@ -138,6 +138,58 @@ pub(crate) fn write_bool(out: &mut Vec<u8>, value: bool) {
     out.extend_from_slice(if value { b"true" } else { b"false" });
 }
 
+/// Hashes a key's escaped bytes: its length and its first and last eight bytes, mixed with one
+/// multiplication. Keys are short, so this sees most of them whole and costs a few cycles;
+/// equal hashes are always confirmed by comparing the bytes.
+#[inline]
+pub(crate) fn hash_key(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    let (head, tail) = if n >= 8 {
+        let first: [u8; 8] = bytes[..8].try_into().expect("8 bytes, this is a bug");
+        let last: [u8; 8] = bytes[n - 8..].try_into().expect("8 bytes, this is a bug");
+        (u64::from_le_bytes(first), u64::from_le_bytes(last))
+    } else {
+        (bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)), 0)
+    };
+    (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A key escaped and hashed once, ready to copy onto lines: `"name":`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    fragment: Box<[u8]>,
+    hash: u64,
+}
+
+impl Key {
+    pub(crate) fn new(name: &str) -> Self {
+        let mut fragment = Vec::with_capacity(name.len() + 3);
+        write_key(&mut fragment, name);
+        let hash = hash_key(&fragment[1..fragment.len() - 2]);
+        Key {
+            fragment: fragment.into_boxed_slice(),
+            hash,
+        }
+    }
+
+    /// `"name":`, escaped.
+    #[inline]
+    pub(crate) fn fragment(&self) -> &[u8] {
+        &self.fragment
+    }
+
+    /// The escaped name, without quotes and colon.
+    #[inline]
+    pub(crate) fn escaped(&self) -> &[u8] {
+        &self.fragment[1..self.fragment.len() - 2]
+    }
+
+    #[inline]
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// An `fmt::Write` that escapes everything written through it into a JSON string body, so
 /// `Debug` and `Display` output goes straight into the line without a `String` in between.
 #[derive(Debug)]
@@ -220,6 +272,16 @@ mod tests {
             write_f64(&mut out, *input);
             assert_eq!(std::str::from_utf8(&out).unwrap(), *expected);
         }
+    }
+
+    #[test]
+    fn keys_are_escaped_and_hashed_once() {
+        let key = Key::new("a\"b");
+        assert_eq!(key.fragment(), br#""a\"b":"#);
+        assert_eq!(key.escaped(), br#"a\"b"#);
+        assert_eq!(key.hash(), hash_key(br#"a\"b"#));
+        assert_ne!(hash_key(b"requestId"), hash_key(b"requestIe"));
+        assert_ne!(hash_key(b"ab"), hash_key(b"ba"));
     }
 
     #[test]

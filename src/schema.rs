@@ -2,6 +2,8 @@
 //! Elastic Common Schema or OpenTelemetry-style names changes the keys without touching the
 //! writer.
 
+use std::borrow::Cow;
+
 /// The key names of a JSON line.
 ///
 /// A `Schema` is a plain `Copy` value of `&'static str` names. Start from a preset and change
@@ -148,8 +150,12 @@ impl Default for Schema {
 }
 
 /// Returns `key` in snake case: `tenantId` → `tenant_id`, `HTTPStatus` → `http_status`.
-/// Characters other than ASCII letters are kept as they are.
-pub(crate) fn to_snake_case(key: &str) -> String {
+/// Characters other than ASCII letters are kept as they are. A key without capitals is
+/// returned as it is, without allocating.
+pub(crate) fn to_snake_case(key: &str) -> Cow<'_, str> {
+    if !key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(key);
+    }
     let chars: Vec<char> = key.chars().collect();
     let mut out = String::with_capacity(key.len() + 4);
     for (i, &c) in chars.iter().enumerate() {
@@ -170,7 +176,7 @@ pub(crate) fn to_snake_case(key: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Returns a snake-case key in camel case: `tenant_id` → `tenantId`. A leading underscore is

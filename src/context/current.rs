@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::store::Known;
 use super::{Context, Value};
 
 /// One frame: the context it makes current (`None` to run deliberately without one) and who
@@ -222,7 +223,9 @@ impl Context {
 /// tracing_ambient::set_user_id(7); // no context: nothing happens
 /// ```
 pub fn set_user_id(value: impl Into<Value>) {
-    set("user_id", value);
+    if let Some(ctx) = Context::current() {
+        ctx.set_known(Known::UserId, value.into());
+    }
 }
 
 /// Sets `key` to `value` in the current context (see [`Context::set`]). With no current

@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use super::Value;
+use crate::json::Key;
 use crate::schema::{to_camel_case, to_snake_case};
 
 /// The request context: request id, user id, trace id, span id and any extra keys.
@@ -84,7 +85,10 @@ pub(crate) struct Slot {
 
 impl Slot {
     fn new(value: Value) -> Self {
-        let mut json = Vec::new();
+        let mut json = Vec::with_capacity(match &value {
+            Value::Str(s) => s.len() + 2,
+            _ => 24,
+        });
         value.write_json(&mut json);
         Slot {
             value,
@@ -93,11 +97,14 @@ impl Slot {
     }
 }
 
-/// An extra key: its snake-case name (its identity), its camel-case form and its value.
+/// An extra key: its snake-case name (its identity), its camel-case form, both ready to copy
+/// onto a line, and its value.
 #[derive(Debug)]
 pub(crate) struct Extra {
     pub(crate) snake: Box<str>,
     pub(crate) camel: Box<str>,
+    pub(crate) snake_key: Key,
+    pub(crate) camel_key: Key,
     pub(crate) slot: Slot,
 }
 
@@ -118,9 +125,12 @@ impl Entries {
         } else if let Some(extra) = self.extras.iter_mut().find(|e| *e.snake == *snake) {
             extra.slot = Slot::new(value);
         } else {
+            let camel = to_camel_case(&snake);
             self.extras.push(Extra {
-                camel: to_camel_case(&snake).into_boxed_str(),
-                snake: snake.into_boxed_str(),
+                snake_key: Key::new(&snake),
+                camel_key: Key::new(&camel),
+                camel: camel.into_boxed_str(),
+                snake: snake.into(),
                 slot: Slot::new(value),
             });
         }
@@ -185,7 +195,8 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_request_id(self, value: impl Into<Value>) -> Self {
-        self.with("request_id", value)
+        self.set_known(Known::RequestId, value.into());
+        self
     }
 
     /// Sets the user id and returns the context.
@@ -198,7 +209,8 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_user_id(self, value: impl Into<Value>) -> Self {
-        self.with("user_id", value)
+        self.set_known(Known::UserId, value.into());
+        self
     }
 
     /// Sets the trace id and returns the context. The value is written as given; the HTTP
@@ -210,7 +222,8 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_trace_id(self, value: impl Into<Value>) -> Self {
-        self.with("trace_id", value)
+        self.set_known(Known::TraceId, value.into());
+        self
     }
 
     /// Sets the span id and returns the context.
@@ -221,7 +234,8 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_span_id(self, value: impl Into<Value>) -> Self {
-        self.with("span_id", value)
+        self.set_known(Known::SpanId, value.into());
+        self
     }
 
     /// Sets `key` to `value` and returns the context. See [`Context::set`].
@@ -329,6 +343,12 @@ impl Context {
     #[allow(dead_code)] // used by the optional integrations
     pub(crate) fn attachment<T: Any + Clone>(&self) -> Option<T> {
         self.read().attachment::<T>()
+    }
+
+    /// Sets a well-known key without looking its name up.
+    pub(crate) fn set_known(&self, known: Known, value: Value) {
+        let slot = Slot::new(value);
+        self.write().known[known as usize] = Some(slot);
     }
 
     fn known_string(&self, known: Known) -> Option<String> {

@@ -9,10 +9,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
-use super::line::{bloom_bit, hash_key, Line};
+use super::line::{bloom_bit, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
-use crate::json;
+use crate::json::{self, hash_key, Key};
 use crate::schema::{KeyCase, Schema};
 
 /// The prefix of a context key that loses to a core key.
@@ -87,25 +87,26 @@ impl<'a> LineWriter<'a> {
 
     /// Writes the context's entries: the well-known keys, then the extra keys.
     pub(crate) fn context(&mut self, entries: &Entries) {
-        let schema = *self.schema();
+        let prepared = self.prepared;
+        let schema = prepared.settings.schema;
         for known in Known::ALL {
             if let Some(slot) = &entries.known[known as usize] {
-                let key = match known {
+                let name = match known {
                     Known::RequestId => schema.request_id,
                     Known::UserId => schema.user_id,
                     Known::TraceId => schema.trace_id,
                     Known::SpanId => schema.span_id,
                 };
-                self.key(key, "", CONTEXT_RENAME);
+                self.prepared_key(&prepared.known_keys[known as usize], name);
                 self.line.bytes.extend_from_slice(&slot.json);
             }
         }
         for extra in &entries.extras {
-            let key = match schema.extra_keys {
-                KeyCase::Camel => &extra.camel,
-                KeyCase::Snake => &extra.snake,
+            let (key, name) = match schema.extra_keys {
+                KeyCase::Camel => (&extra.camel_key, &*extra.camel),
+                KeyCase::Snake => (&extra.snake_key, &*extra.snake),
             };
-            self.key(key, "", CONTEXT_RENAME);
+            self.prepared_key(key, name);
             self.line.bytes.extend_from_slice(&extra.slot.json);
         }
     }
@@ -164,6 +165,27 @@ impl<'a> LineWriter<'a> {
         self.line.bytes.extend_from_slice(b"}\n");
     }
 
+    /// Writes `,"key":` for a context key escaped and hashed beforehand; a key already on the
+    /// line goes the slow way of [`Self::key`] and is renamed.
+    #[inline]
+    fn prepared_key(&mut self, key: &Key, name: &str) {
+        if self.taken(key.hash(), key.escaped()) {
+            self.key(name, "", CONTEXT_RENAME);
+            return;
+        }
+        self.line.bytes.push(b',');
+        let start = self.line.bytes.len() + 1;
+        self.line.bytes.extend_from_slice(key.fragment());
+        self.line.keys.insert(key.hash(), start, start + key.escaped().len());
+    }
+
+    /// Returns `true` if the escaped key is reserved or already on the line.
+    #[inline]
+    fn taken(&self, hash: u64, escaped: &[u8]) -> bool {
+        self.prepared.reserved.contains_escaped(hash, escaped)
+            || self.line.keys.contains(&self.line.bytes, hash, escaped)
+    }
+
     /// Writes `,"key":`, renamed with `rename` as many times as it takes to be unique on the
     /// line. The key is `head` followed by `tail`, so `error.sources` needs no `String`.
     fn key(&mut self, head: &str, tail: &str, rename: &str) {
@@ -176,15 +198,12 @@ impl<'a> LineWriter<'a> {
                 json::escape_into(&mut self.line.bytes, rename);
             }
             json::escape_into(&mut self.line.bytes, head);
-            json::escape_into(&mut self.line.bytes, tail);
+            if !tail.is_empty() {
+                json::escape_into(&mut self.line.bytes, tail);
+            }
             let (start, end) = (quote + 1, self.line.bytes.len());
             let hash = hash_key(&self.line.bytes[start..end]);
-            let taken = self
-                .prepared
-                .reserved
-                .contains_escaped(hash, &self.line.bytes[start..end])
-                || self.line.keys.contains(&self.line.bytes, hash, start, end);
-            if !taken {
+            if !self.taken(hash, &self.line.bytes[start..end]) {
                 self.line.keys.insert(hash, start, end);
                 self.line.bytes.extend_from_slice(b"\":");
                 return;

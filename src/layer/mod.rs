@@ -121,12 +121,14 @@ impl Default for Settings {
 }
 
 /// Everything the event path reads, worked out when the layer is built.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) settings: Settings,
     /// The static fields as `,"key":value…`, ready to copy.
     pub(crate) static_json: Box<[u8]>,
     pub(crate) reserved: Reserved,
+    /// The schema's names of the well-known context keys, escaped and hashed.
+    pub(crate) known_keys: [json::Key; 4],
     /// Span fields to set in the context, in snake case.
     pub(crate) promote: Vec<Box<str>>,
 }
@@ -166,6 +168,12 @@ impl Prepared {
             settings,
             static_json: static_json.into_boxed_slice(),
             reserved,
+            known_keys: [
+                json::Key::new(schema.request_id),
+                json::Key::new(schema.user_id),
+                json::Key::new(schema.trace_id),
+                json::Key::new(schema.span_id),
+            ],
             promote,
         }
     }

@@ -1,0 +1,403 @@
+//! One workload, four JSON layers: tracing-subscriber's `fmt().json()`,
+//! tracing-bunyan-formatter, json-subscriber and ours.
+//!
+//! ```text
+//! cargo bench --bench layers                 # report table + criterion timings
+//! cargo bench --bench layers -- report-only  # only the bytes/allocations table and samples
+//! ```
+//!
+//! Each contender is installed with `tracing::dispatcher::with_default` in this process and
+//! writes to a `MakeWriter` that discards the bytes but counts them (per thread, so that the
+//! counter is no shared lock). The request context carries requestId (36 chars), userId (an
+//! integer set after the context exists) and traceId (32 hex chars): for us a `Context`, for
+//! the others the fields of a `request` span, which they flatten onto the line.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+use std::hint::black_box;
+use std::io;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, BenchmarkId, Criterion};
+use tracing::{debug, info, info_span, Dispatch, Span};
+use tracing_ambient::{Context, JsonLayer};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+const REQUEST_ID: &str = "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77";
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const USER_ID: u64 = 42;
+const DEPTH: usize = 7;
+
+// === counting: allocations and bytes, per thread ===
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
+    static LAST_LINE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+#[allow(unsafe_code)]
+// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialised thread-local `Cell` without a destructor, which cannot allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Discards every byte, counting them on the writing thread. While a sample is being taken it
+/// keeps the last line instead.
+#[derive(Clone, Copy, Debug)]
+struct Discard;
+
+impl io::Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        BYTES.with(|n| n.set(n.get() + buf.len() as u64));
+        LAST_LINE.with(|last| {
+            if let Some(line) = last.borrow_mut().as_mut() {
+                line.extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MakeWriter<'_> for Discard {
+    type Writer = Discard;
+
+    fn make_writer(&self) -> Discard {
+        Discard
+    }
+}
+
+// === the contenders ===
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Contender {
+    Ambient,
+    FmtJson,
+    Bunyan,
+    JsonSubscriber,
+}
+
+const CONTENDERS: [Contender; 4] = [
+    Contender::Ambient,
+    Contender::FmtJson,
+    Contender::Bunyan,
+    Contender::JsonSubscriber,
+];
+
+impl Contender {
+    fn name(self) -> &'static str {
+        match self {
+            Contender::Ambient => "tracing-ambient",
+            Contender::FmtJson => "fmt-json",
+            Contender::Bunyan => "bunyan",
+            Contender::JsonSubscriber => "json-subscriber",
+        }
+    }
+
+    /// The subscriber. `nested` asks for the settings that keep the request's fields on lines
+    /// logged under child spans: `fmt().json()` only writes the current span's fields, so under
+    /// child spans it needs the span list to carry the request at all.
+    fn dispatch(self, nested: bool) -> Dispatch {
+        let registry = tracing_subscriber::registry().with(EnvFilter::new("info"));
+        match self {
+            Contender::Ambient => registry.with(JsonLayer::new(Discard)).into(),
+            Contender::FmtJson => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(true)
+                        .with_span_list(nested)
+                        .with_writer(Discard),
+                )
+                .into(),
+            Contender::Bunyan => registry
+                .with(tracing_bunyan_formatter::JsonStorageLayer)
+                .with(tracing_bunyan_formatter::BunyanFormattingLayer::new(
+                    "bench".into(),
+                    Discard,
+                ))
+                .into(),
+            Contender::JsonSubscriber => registry
+                .with(
+                    json_subscriber::layer()
+                        .flatten_event(true)
+                        .with_current_span(false)
+                        .with_span_list(false)
+                        .flatten_span_list_on_top_level(true)
+                        .with_writer(Discard),
+                )
+                .into(),
+        }
+    }
+
+    /// Runs `f` inside a request: our `Context`, or the others' `request` span. The user id is
+    /// set after the context exists, as auth middleware would.
+    fn in_request<R>(self, f: impl FnOnce() -> R) -> R {
+        match self {
+            Contender::Ambient => Context::new()
+                .with_request_id(REQUEST_ID)
+                .with_trace_id(TRACE_ID)
+                .in_scope(|| {
+                    tracing_ambient::set_user_id(USER_ID);
+                    f()
+                }),
+            _ => {
+                let span = request_span();
+                span.record("user_id", USER_ID);
+                span.in_scope(f)
+            }
+        }
+    }
+
+    /// One whole request: open the context (for us, with the span a middleware brings), set
+    /// the three keys, log one event, close it all.
+    fn one_request(self) {
+        match self {
+            Contender::Ambient => Context::new()
+                .with_request_id(REQUEST_ID)
+                .with_trace_id(TRACE_ID)
+                .in_scope(|| {
+                    info_span!("request").in_scope(|| {
+                        tracing_ambient::set_user_id(USER_ID);
+                        event();
+                    })
+                }),
+            _ => {
+                let span = request_span();
+                span.record("user_id", USER_ID);
+                span.in_scope(event);
+            }
+        }
+    }
+}
+
+fn request_span() -> Span {
+    info_span!(
+        "request",
+        request_id = REQUEST_ID,
+        trace_id = TRACE_ID,
+        user_id = tracing::field::Empty
+    )
+}
+
+#[inline(never)]
+fn event() {
+    info!(
+        order_id = 42u64,
+        amount = 19.99f64,
+        sku = "ABC-123",
+        "order placed"
+    );
+}
+
+#[inline(never)]
+fn disabled_event() {
+    debug!(
+        order_id = 42u64,
+        amount = 19.99f64,
+        sku = "ABC-123",
+        "order placed"
+    );
+}
+
+/// Runs `f` under `DEPTH` nested child spans, each with one small field.
+fn nested<R>(f: impl FnOnce() -> R) -> R {
+    let spans: Vec<Span> = (0..DEPTH).map(|depth| info_span!("child", depth)).collect();
+    let entered: Vec<_> = spans.iter().map(Span::enter).collect();
+    let result = f();
+    drop(entered);
+    result
+}
+
+// === the variants ===
+
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    InRequest,
+    Nested,
+    NoContext,
+    Disabled,
+    PerRequest,
+}
+
+const VARIANTS: [Variant; 5] = [
+    Variant::InRequest,
+    Variant::Nested,
+    Variant::NoContext,
+    Variant::Disabled,
+    Variant::PerRequest,
+];
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::InRequest => "a_in_request",
+            Variant::Nested => "b_depth_7",
+            Variant::NoContext => "c_no_context",
+            Variant::Disabled => "d_disabled",
+            Variant::PerRequest => "e_per_request",
+        }
+    }
+
+    /// Sets the variant up for `contender` and calls `run` with the operation to repeat.
+    fn run<R>(self, contender: Contender, run: impl FnOnce(&mut dyn FnMut()) -> R) -> R {
+        let dispatch = contender.dispatch(matches!(self, Variant::Nested));
+        tracing::dispatcher::with_default(&dispatch, || match self {
+            Variant::InRequest => contender.in_request(|| run(&mut event)),
+            Variant::Nested => contender.in_request(|| nested(|| run(&mut event))),
+            Variant::NoContext => run(&mut event),
+            Variant::Disabled => contender.in_request(|| run(&mut disabled_event)),
+            Variant::PerRequest => run(&mut || contender.one_request()),
+        })
+    }
+}
+
+// === the report: bytes and allocations per operation, and one sample line each ===
+
+const REPORT_OPS: u64 = 10_000;
+
+fn report() {
+    println!("\n## Sample lines (variant a)\n");
+    for contender in CONTENDERS {
+        let line = Variant::InRequest.run(contender, |op| {
+            LAST_LINE.with(|last| *last.borrow_mut() = Some(Vec::new()));
+            op();
+            LAST_LINE.with(|last| last.borrow_mut().take().unwrap_or_default())
+        });
+        print!("{:<16} {}", contender.name(), String::from_utf8_lossy(&line));
+    }
+    println!("\n## Bytes and allocations per operation ({REPORT_OPS} operations after warm-up)\n");
+    println!("| variant | contender | bytes/op | allocations/op |");
+    println!("| --- | --- | ---: | ---: |");
+    for variant in VARIANTS {
+        for contender in CONTENDERS {
+            let (bytes, allocations) = variant.run(contender, |op| {
+                for _ in 0..100 {
+                    op();
+                }
+                let (b0, a0) = (BYTES.with(Cell::get), ALLOCATIONS.with(Cell::get));
+                for _ in 0..REPORT_OPS {
+                    op();
+                }
+                (
+                    BYTES.with(Cell::get) - b0,
+                    ALLOCATIONS.with(Cell::get) - a0,
+                )
+            });
+            println!(
+                "| {} | {} | {:.1} | {:.2} |",
+                variant.name(),
+                contender.name(),
+                bytes as f64 / REPORT_OPS as f64,
+                allocations as f64 / REPORT_OPS as f64
+            );
+        }
+    }
+    println!();
+}
+
+// === criterion ===
+
+fn single_thread(c: &mut Criterion) {
+    for variant in VARIANTS {
+        let mut group = c.benchmark_group(variant.name());
+        for contender in CONTENDERS {
+            variant.run(contender, |op| {
+                group.bench_function(contender.name(), |b| b.iter(|| black_box(op())));
+            });
+        }
+        group.finish();
+    }
+}
+
+/// (f): `threads` threads log concurrently, each inside its own request. The time reported
+/// is wall time divided by the number of threads, i.e. the cost of one event at the combined
+/// throughput: at perfect scaling it halves from 1 to 2 threads.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("f_threads");
+    for contender in CONTENDERS {
+        let dispatch = contender.dispatch(false);
+        for threads in [1usize, 2, 4] {
+            group.bench_with_input(
+                BenchmarkId::new(contender.name(), threads),
+                &threads,
+                |b, &threads| {
+                    b.iter_custom(|iters| {
+                        let start = Arc::new(Barrier::new(threads + 1));
+                        let workers: Vec<_> = (0..threads)
+                            .map(|_| {
+                                let dispatch = dispatch.clone();
+                                let start = Arc::clone(&start);
+                                std::thread::spawn(move || {
+                                    tracing::dispatcher::with_default(&dispatch, || {
+                                        contender.in_request(|| {
+                                            start.wait();
+                                            for _ in 0..iters {
+                                                event();
+                                            }
+                                        })
+                                    })
+                                })
+                            })
+                            .collect();
+                        start.wait();
+                        let began = Instant::now();
+                        for worker in workers {
+                            worker.join().expect("bench thread");
+                        }
+                        began.elapsed() / threads as u32
+                    })
+                },
+            );
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = single_thread, threads
+}
+
+fn main() {
+    report();
+    if std::env::args().any(|a| a == "report-only") {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
