@@ -290,7 +290,11 @@ fn report() {
             op();
             LAST_LINE.with(|last| last.borrow_mut().take().unwrap_or_default())
         });
-        print!("{:<16} {}", contender.name(), String::from_utf8_lossy(&line));
+        print!(
+            "{:<16} {}",
+            contender.name(),
+            String::from_utf8_lossy(&line)
+        );
     }
     println!("\n## Bytes and allocations per operation ({REPORT_OPS} operations after warm-up)\n");
     println!("| variant | contender | bytes/op | allocations/op |");
@@ -305,10 +309,7 @@ fn report() {
                 for _ in 0..REPORT_OPS {
                     op();
                 }
-                (
-                    BYTES.with(Cell::get) - b0,
-                    ALLOCATIONS.with(Cell::get) - a0,
-                )
+                (BYTES.with(Cell::get) - b0, ALLOCATIONS.with(Cell::get) - a0)
             });
             println!(
                 "| {} | {} | {:.1} | {:.2} |",

@@ -149,7 +149,10 @@ pub(crate) fn hash_key(bytes: &[u8]) -> u64 {
         let last: [u8; 8] = bytes[n - 8..].try_into().expect("8 bytes, this is a bug");
         (u64::from_le_bytes(first), u64::from_le_bytes(last))
     } else {
-        (bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)), 0)
+        (
+            bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)),
+            0,
+        )
     };
     (head ^ tail.rotate_left(29) ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

@@ -32,6 +32,64 @@ fn child() {
     drop(guard);
 }
 
+/// A writer that keeps lines in a buffer until flushed: without the guard's flush they would
+/// be lost when the process exits (the global subscriber is never dropped).
+#[derive(Clone)]
+struct Buffered(std::sync::Arc<std::sync::Mutex<std::io::BufWriter<std::io::Stdout>>>);
+
+impl std::io::Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap().flush()
+    }
+}
+
+#[test]
+fn child_buffered() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let writer = Buffered(std::sync::Arc::new(std::sync::Mutex::new(
+        std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()),
+    )));
+    let guard = tracing_ambient::try_init_with(
+        tracing_ambient::JsonLayer::new(move || writer.clone()).static_field("service", "shop"),
+    )
+    .expect("first init");
+    tracing::info!("buffered until the guard flushes");
+    drop(guard);
+    std::process::exit(0); // no destructors: only the guard's flush can have written the line
+}
+
+#[test]
+fn dropping_the_guard_flushes() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_buffered",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines = log_lines(&String::from_utf8(output.stdout).unwrap());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0].at("message"),
+        &json!("buffered until the guard flushes")
+    );
+    assert_eq!(lines[0].at("service"), &json!("shop"));
+}
+
 #[test]
 fn init_installs_everything() {
     let output = Command::new(std::env::current_exe().unwrap())

@@ -57,11 +57,19 @@ pub(crate) fn on_record<S>(
     if promote.is_empty() {
         return;
     }
-    let Some(span) = cx.span(id) else { return };
-    let ctx = span.extensions().get::<SpanContext>().map(|c| c.0.clone());
-    if let Some(ctx) = ctx {
+    if let Some(ctx) = context_of(id, cx) {
         values.record(&mut Promote { ctx: &ctx, promote });
     }
+}
+
+/// Returns the context a span carries, if any.
+pub(crate) fn context_of<S>(id: &Id, cx: &layer::Context<'_, S>) -> Option<Context>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = cx.span(id)?;
+    let extensions = span.extensions();
+    extensions.get::<SpanContext>().map(|c| c.0.clone())
 }
 
 /// Makes the span's context current while it is entered.
@@ -69,9 +77,7 @@ pub(crate) fn on_enter<S>(id: &Id, cx: &layer::Context<'_, S>)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let Some(span) = cx.span(id) else { return };
-    let ctx = span.extensions().get::<SpanContext>().map(|c| c.0.clone());
-    if let Some(ctx) = ctx {
+    if let Some(ctx) = context_of(id, cx) {
         push_span(id.into_u64(), ctx);
     }
 }

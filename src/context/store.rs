@@ -380,6 +380,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn context_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Context>();
+    }
+
+    #[test]
     fn keys_are_one_in_any_case() {
         let ctx = Context::new().with("tenantId", "a").with("tenant_id", "b");
         assert_eq!(

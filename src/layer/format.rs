@@ -176,7 +176,9 @@ impl<'a> LineWriter<'a> {
         self.line.bytes.push(b',');
         let start = self.line.bytes.len() + 1;
         self.line.bytes.extend_from_slice(key.fragment());
-        self.line.keys.insert(key.hash(), start, start + key.escaped().len());
+        self.line
+            .keys
+            .insert(key.hash(), start, start + key.escaped().len());
     }
 
     /// Returns `true` if the escaped key is reserved or already on the line.

@@ -474,11 +474,20 @@ where
         line::with_line(|line| {
             let mut writer = LineWriter::new(line, &self.prepared);
             writer.core(now, meta.level(), event);
-            with_current(|ctx| {
-                if let Some(ctx) = ctx {
-                    writer.context(&ctx.read());
+            // An event with an explicit parent (`info!(parent: &span, ..)`) belongs to the
+            // parent's request, wherever it is logged from.
+            match event.parent() {
+                Some(parent) => {
+                    if let Some(ctx) = spans::context_of(parent, &cx) {
+                        writer.context(&ctx.read());
+                    }
                 }
-            });
+                None => with_current(|ctx| {
+                    if let Some(ctx) = ctx {
+                        writer.context(&ctx.read());
+                    }
+                }),
+            }
             let span = if settings.span_name {
                 cx.event_span(event)
             } else {
