@@ -66,22 +66,7 @@ fn child_buffered() {
 
 #[test]
 fn dropping_the_guard_flushes() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_buffered",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines = log_lines(&String::from_utf8(output.stdout).unwrap());
+    let lines = log_lines(&run_child("child_buffered", &[]));
     assert_eq!(lines.len(), 1);
     assert_eq!(
         lines[0].at("message"),
@@ -92,19 +77,7 @@ fn dropping_the_guard_flushes() {
 
 #[test]
 fn init_installs_everything() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = run_child("child", &[("RUST_BACKTRACE", "0")]);
     let lines = log_lines(&stdout);
     assert_eq!(lines.len(), 3, "{stdout}");
 
@@ -135,14 +108,7 @@ fn init_installs_everything() {
 
 #[test]
 fn panic_lines_carry_a_backtrace_when_enabled() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stdout = run_child("child", &[("RUST_BACKTRACE", "1")]);
     let panic = log_lines(&stdout)
         .into_iter()
         .find(|l| l.str("target") == Some("panic"))
@@ -161,4 +127,21 @@ fn log_lines(stdout: &str) -> Vec<common::Line> {
         .filter_map(|l| l.find('{').map(|i| &l[i..]))
         .map(common::parse_line)
         .collect()
+}
+
+/// Runs the child test `name` of this binary with `env` and returns its stdout.
+fn run_child(name: &str, env: &[(&str, &str)]) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
