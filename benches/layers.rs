@@ -394,8 +394,40 @@ criterion_group! {
     targets = single_thread, threads
 }
 
+/// `-- ops <variant> <contender>`: runs 100,000 operations of one pair and nothing else, for
+/// `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load.
+fn ops_only(args: &[String]) -> bool {
+    let Some(at) = args.iter().position(|a| a == "ops") else {
+        return false;
+    };
+    let (Some(variant), Some(contender)) = (args.get(at + 1), args.get(at + 2)) else {
+        panic!("usage: ops <variant> <contender>");
+    };
+    let variant = VARIANTS
+        .into_iter()
+        .find(|v| v.name() == variant)
+        .expect("variant");
+    let contender = CONTENDERS
+        .into_iter()
+        .find(|c| c.name() == contender)
+        .expect("contender");
+    variant.run(contender, |op| {
+        for _ in 0..100_000 {
+            op();
+        }
+    });
+    true
+}
+
 fn main() {
-    report();
+    let args: Vec<String> = std::env::args().collect();
+    if ops_only(&args) {
+        return;
+    }
+    // Under a profiler (`--profile-time`) only the benchmark named runs.
+    if !std::env::args().any(|a| a == "--profile-time") {
+        report();
+    }
     if std::env::args().any(|a| a == "report-only") {
         return;
     }
