@@ -14,7 +14,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
-use std::hint::black_box;
 use std::io;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -330,7 +329,7 @@ fn single_thread(c: &mut Criterion) {
         let mut group = c.benchmark_group(variant.name());
         for contender in CONTENDERS {
             variant.run(contender, |op| {
-                group.bench_function(contender.name(), |b| b.iter(|| black_box(op())));
+                group.bench_function(contender.name(), |b| b.iter(&mut *op));
             });
         }
         group.finish();

@@ -1,87 +1,131 @@
-//! A few dozen concurrent "requests" as tokio tasks, each with its own context: awaits, child
-//! spans, a late `set_user_id`, a spawned subtask carried with `tracing_ambient::spawn`, and an
-//! error line. Every line on stdout carries the request it came from.
+//! The HTTP demo: the shop of `examples/server.rs` on 127.0.0.1, driven by a real HTTP client.
+//! The server's JSON lines go to stdout; what the client sends goes to stderr, marked `#`.
 //!
 //! ```text
-//! cargo run --example demo
+//! cargo run --example demo                  # port chosen by the system
+//! cargo run --example demo 2>/dev/null | jq -c '{level, message, requestId, userId, traceId}'
+//! DEMO_ADDR=127.0.0.1:3000 cargo run --example demo
 //! ```
+//!
+//! It sends requests with and without `x-request-id`, with a valid and an invalid
+//! `traceparent`, an authenticated request whose auth layer sets the user id, one whose
+//! handler spawns a background task that carries the context, and one that fails with a 500.
+//! `examples/tasks.rs` shows the same without HTTP.
 
-use std::time::Duration;
+#[path = "server.rs"]
+#[allow(dead_code)]
+mod server;
 
-use tracing::{error, info, info_span, Instrument};
-use tracing_ambient::Context;
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
-#[derive(Debug)]
-struct PaymentDeclined;
+/// Method, path, headers, and what the request shows.
+type Step = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
 
-impl std::fmt::Display for PaymentDeclined {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("payment declined by the issuer")
-    }
-}
-
-impl std::error::Error for PaymentDeclined {}
-
-#[tracing::instrument]
-async fn load_cart(order_id: u64) -> u32 {
-    tokio::time::sleep(Duration::from_millis(order_id % 7)).await;
-    info!("cart loaded");
-    (order_id % 5) as u32 + 1
-}
-
-async fn handle(order_id: u64) {
-    info!("request received");
-    // Authentication happens after the request's spans exist; later lines still get the user.
-    tokio::task::yield_now().await;
-    tracing_ambient::set_user_id(1000 + order_id);
-    tracing_ambient::set(
-        "tenant_id",
-        if order_id.is_multiple_of(2) {
-            "acme"
-        } else {
-            "globex"
-        },
-    );
-
-    let items = load_cart(order_id).await;
-    async {
-        tokio::time::sleep(Duration::from_millis(order_id % 3)).await;
-        if order_id % 10 == 3 {
-            let err = PaymentDeclined;
-            error!(
-                error = &err as &dyn std::error::Error,
-                items, "checkout failed"
-            );
-        } else {
-            info!(items, amount = 19.99 * f64::from(items), "order placed");
-        }
-    }
-    .instrument(info_span!("checkout"))
-    .await;
-
-    // The receipt goes out in the background and still carries the request.
-    let receipt = tracing_ambient::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-        info!(order_id, "receipt e-mailed");
-    });
-    receipt.await.expect("receipt task");
-}
+const STEPS: &[Step] = &[
+    (
+        "GET",
+        "/orders/42",
+        &[],
+        "no x-request-id: the server makes a UUID v7",
+    ),
+    (
+        "GET",
+        "/orders/42",
+        &[("x-request-id", "demo-0001")],
+        "a valid x-request-id is kept",
+    ),
+    (
+        "GET",
+        "/orders/42",
+        &[("x-request-id", "bad id \"*/")],
+        "an invalid x-request-id is replaced, never echoed",
+    ),
+    (
+        "GET",
+        "/downstream",
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+        ],
+        "a valid traceparent: the trace continues with a new span",
+    ),
+    (
+        "GET",
+        "/downstream",
+        &[(
+            "traceparent",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+        )],
+        "an invalid traceparent (uppercase): a new trace starts",
+    ),
+    (
+        "POST",
+        "/orders",
+        &[("authorization", "Bearer 42")],
+        "authenticated: the auth layer sets userId; a background task carries it",
+    ),
+    (
+        "GET",
+        "/me",
+        &[],
+        "unauthenticated: 401, a warn access line",
+    ),
+    (
+        "GET",
+        "/fail",
+        &[],
+        "a 500: an error line and an error access line",
+    ),
+];
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _guard = tracing_ambient::init();
-    info!("demo starting");
+    let addr = std::env::var("DEMO_ADDR").unwrap_or_else(|_| "127.0.0.1:0".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, server::app())
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
 
-    let requests: Vec<_> = (1..=30u64)
-        .map(|order_id| {
-            let ctx = Context::new()
-                .with_request_id(format!("req-{order_id:04}"))
-                .with_trace_id(format!("{order_id:032x}"));
-            tokio::spawn(ctx.scope(handle(order_id)))
-        })
-        .collect();
-    for request in requests {
-        request.await.expect("request task");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    for (method, path, headers, what) in STEPS {
+        eprintln!("# {method} {path} — {what}");
+        let mut request = Request::builder()
+            .method(*method)
+            .uri(format!("http://{addr}{path}"));
+        for (name, value) in *headers {
+            request = request.header(*name, *value);
+        }
+        let response = client.request(request.body(Full::default())?).await?;
+        let status = response.status();
+        let id = response.headers().get("x-request-id").cloned();
+        let body = response.into_body().collect().await?.to_bytes();
+        eprintln!(
+            "#   -> {status}, x-request-id: {id:?}, body: {:?}",
+            String::from_utf8_lossy(&body)
+        );
     }
-    info!("demo finished");
+
+    server::drain_background().await;
+    let _ = stop.send(());
+    server.await??;
+    Ok(())
 }

@@ -48,13 +48,16 @@
 )]
 
 mod context;
+pub mod http;
 mod init;
 mod json;
 mod layer;
 mod schema;
+pub mod sql;
 #[cfg(test)]
 mod test_support;
 
+pub use crate::http::{traceparent, tracestate};
 pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
     Context, InCurrentContext, Scoped, Value,

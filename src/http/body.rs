@@ -1,0 +1,145 @@
+//! [`ResponseBody`]: a response body polled inside its request's context.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Buf;
+use http::StatusCode;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::access::Pending;
+use super::Outcome;
+use crate::Context;
+
+pin_project! {
+    /// The response body of [`RequestContext`](super::RequestContext): polls the inner body
+    /// with the request's context current, counts the bytes sent, and runs the access hook
+    /// when the body ends, fails, or is dropped before its end.
+    pub struct ResponseBody<B> {
+        #[pin]
+        inner: B,
+        ctx: Context,
+        status: StatusCode,
+        size: u64,
+        // Taken once, when the body ends or is dropped.
+        pending: Option<Pending>,
+    }
+
+    impl<B> PinnedDrop for ResponseBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(pending) = this.pending.take() {
+                // The body of a response to HEAD is never sent: dropping it is its end.
+                let outcome = match Outcome::dropped() {
+                    Outcome::Aborted if pending.method == http::Method::HEAD => Outcome::Completed,
+                    outcome => outcome,
+                };
+                pending.finish(Some(*this.status), Some(*this.size), outcome, None);
+            }
+        }
+    }
+}
+
+impl<B: Body> ResponseBody<B> {
+    pub(crate) fn new(
+        inner: B,
+        ctx: Context,
+        status: StatusCode,
+        mut pending: Option<Pending>,
+    ) -> Self {
+        // A body that is empty from the start may never be polled.
+        if inner.is_end_stream() {
+            if let Some(pending) = pending.take() {
+                pending.finish(Some(status), Some(0), Outcome::Completed, None);
+            }
+        }
+        ResponseBody {
+            inner,
+            ctx,
+            status,
+            size: 0,
+            pending,
+        }
+    }
+}
+
+impl<B> ResponseBody<B> {
+    /// Returns a reference to the inner body.
+    ///
+    /// ```
+    /// # use tower::ServiceExt;
+    /// # use tower_layer::Layer;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let handler = tower::service_fn(|_: http::Request<()>| async {
+    /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::from("hi")))
+    /// # });
+    /// let service = tracing_ambient::http::RequestContextLayer::new().layer(handler);
+    /// let response = service.oneshot(http::Request::new(())).await.unwrap();
+    /// let body: &http_body_util::Full<bytes::Bytes> = response.body().get_ref();
+    /// # let _ = body;
+    /// # }
+    /// ```
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
+}
+
+impl<B> Body for ResponseBody<B>
+where
+    B: Body,
+    B::Error: fmt::Display,
+{
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let mut inner = this.inner;
+        let polled = this.ctx.in_scope(|| inner.as_mut().poll_frame(cx));
+        let end = match &polled {
+            Poll::Pending => return polled,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.size += data.remaining() as u64;
+                }
+                inner.is_end_stream().then_some((Outcome::Completed, None))
+            }
+            Poll::Ready(Some(Err(err))) => Some((Outcome::Failed, Some(err.to_string()))),
+            Poll::Ready(None) => Some((Outcome::Completed, None)),
+        };
+        if let Some((outcome, error)) = end {
+            if let Some(pending) = this.pending.take() {
+                pending.finish(
+                    Some(*this.status),
+                    Some(*this.size),
+                    outcome,
+                    error.as_deref(),
+                );
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B> fmt::Debug for ResponseBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("context", &self.ctx)
+            .field("status", &self.status)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}

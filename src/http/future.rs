@@ -1,0 +1,106 @@
+//! [`ResponseFuture`]: the future of a request running inside its context.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context as TaskContext, Poll};
+
+use http::{HeaderName, HeaderValue, Response};
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use super::access::Pending;
+use super::{Outcome, ResponseBody};
+use crate::Scoped;
+
+pin_project! {
+    /// The response future of [`RequestContext`](super::RequestContext): runs the inner
+    /// service's future with the request's context current, sets the request id header on the
+    /// response, and wraps the body in a [`ResponseBody`].
+    ///
+    /// When the inner service fails, or when this future is dropped before it completes, the
+    /// access hook runs at once.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Scoped<F>,
+        // Taken once, when the future completes or is dropped.
+        state: Option<State>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(pending) = this.state.take().and_then(|s| s.pending) {
+                pending.finish(None, None, Outcome::dropped(), None);
+            }
+        }
+    }
+}
+
+struct State {
+    pending: Option<Pending>,
+    response_header: Option<(HeaderName, HeaderValue)>,
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        inner: Scoped<F>,
+        pending: Option<Pending>,
+        response_header: Option<(HeaderName, HeaderValue)>,
+    ) -> Self {
+        ResponseFuture {
+            inner,
+            state: Some(State {
+                pending,
+                response_header,
+            }),
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: fmt::Display,
+    B: Body,
+    B::Error: fmt::Display,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut inner = this.inner;
+        let result = ready!(inner.as_mut().poll(cx));
+        let ctx = inner.context().cloned().unwrap_or_default();
+        let Some(state) = this.state.take() else {
+            panic!("ResponseFuture polled after completion");
+        };
+        match result {
+            Ok(mut response) => {
+                if let Some((name, value)) = state.response_header {
+                    // A header the service set itself wins.
+                    response.headers_mut().entry(name).or_insert(value);
+                }
+                let status = response.status();
+                Poll::Ready(Ok(
+                    response.map(|body| ResponseBody::new(body, ctx, status, state.pending))
+                ))
+            }
+            Err(err) => {
+                if let Some(pending) = state.pending {
+                    let error = err.to_string();
+                    pending.finish(None, None, Outcome::Failed, Some(&error));
+                }
+                Poll::Ready(Err(err))
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("context", &self.inner.context())
+            .finish_non_exhaustive()
+    }
+}

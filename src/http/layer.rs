@@ -1,0 +1,207 @@
+//! [`RequestContextLayer`]: the middleware's builder and tower `Layer`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use super::{DefaultMakeRequestId, DefaultOnAccess, MakeRequestId, OnAccess, RequestContext};
+
+/// Opens a request [`Context`](crate::Context) around every request of a tower service: request
+/// id, W3C trace context, response header and the access line.
+///
+/// See the [module docs](super) for what it does to each request.
+///
+/// # Examples
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tracing_ambient::http::RequestContextLayer;
+///
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     // Outermost, so the context covers every other layer.
+///     .layer(RequestContextLayer::new());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct RequestContextLayer {
+    config: Arc<Config>,
+    // The hooks run once per request: a virtual call there costs nothing worth a type
+    // parameter on every middleware type.
+    make_request_id: Arc<dyn MakeRequestId>,
+    on_access: Arc<dyn OnAccess>,
+}
+
+/// The settings a service reads for each request.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) header: HeaderName,
+    pub(crate) response_header: bool,
+    pub(crate) trace_context: bool,
+    pub(crate) access_line: bool,
+    pub(crate) keep_invalid: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            header: super::X_REQUEST_ID,
+            response_header: true,
+            trace_context: true,
+            access_line: true,
+            keep_invalid: false,
+        }
+    }
+}
+
+// === impl RequestContextLayer ===
+
+impl RequestContextLayer {
+    /// Returns a layer with the defaults: `x-request-id`, UUID v7 ids, trace context on,
+    /// response header on, the default access line.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub fn new() -> Self {
+        RequestContextLayer {
+            config: Arc::default(),
+            make_request_id: Arc::new(DefaultMakeRequestId::new()),
+            on_access: Arc::new(DefaultOnAccess::new()),
+        }
+    }
+}
+
+impl Default for RequestContextLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RequestContextLayer {
+    fn config(self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::clone(&self.config);
+        f(&mut config);
+        RequestContextLayer {
+            config: Arc::new(config),
+            ..self
+        }
+    }
+
+    /// Sets the header the request id is read from and written to. Defaults to
+    /// `x-request-id`.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    ///
+    /// let layer = tracing_ambient::http::RequestContextLayer::new()
+    ///     .header(HeaderName::from_static("x-correlation-id"));
+    /// # drop(layer);
+    /// ```
+    pub fn header(self, header: HeaderName) -> Self {
+        self.config(|c| c.header = header)
+    }
+
+    /// Sets whether the request id is set on the response header (unless the service already
+    /// set that header). Defaults to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_response_header(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_response_header(self, yes: bool) -> Self {
+        self.config(|c| c.response_header = yes)
+    }
+
+    /// Sets whether `traceparent` and `tracestate` are read, and a trace id and span id put
+    /// in the context. Defaults to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_trace_context(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_trace_context(self, yes: bool) -> Self {
+        self.config(|c| c.trace_context = yes)
+    }
+
+    /// Sets whether the access hook runs (by default, the access line is logged). Defaults
+    /// to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_access_line(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_access_line(self, yes: bool) -> Self {
+        self.config(|c| c.access_line = yes)
+    }
+
+    /// Sets whether an invalid client request id is kept, under the context key
+    /// `invalid_request_id` (`invalidRequestId` on the line): its first 64 bytes, each byte
+    /// outside the allowed set replaced by `_`. It is never written raw, in a response header
+    /// or in an SQL comment. Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().keep_invalid_request_id(true);
+    /// # drop(layer);
+    /// ```
+    pub fn keep_invalid_request_id(self, yes: bool) -> Self {
+        self.config(|c| c.keep_invalid = yes)
+    }
+
+    /// Sets the hook that makes ids for requests without a valid one. Defaults to
+    /// [`DefaultMakeRequestId`] (UUID v7).
+    ///
+    /// ```
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// // Requests without a valid id get none.
+    /// let layer = RequestContextLayer::new().make_request_id(());
+    /// # drop(layer);
+    /// ```
+    pub fn make_request_id(self, make_request_id: impl MakeRequestId) -> Self {
+        RequestContextLayer {
+            make_request_id: Arc::new(make_request_id),
+            ..self
+        }
+    }
+
+    /// Sets the hook that runs when a request ends. Defaults to [`DefaultOnAccess`], which
+    /// logs the access line.
+    ///
+    /// ```
+    /// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
+    ///
+    /// let layer = RequestContextLayer::new().on_access(DefaultOnAccess::new().with_query(true));
+    /// # drop(layer);
+    /// ```
+    pub fn on_access(self, on_access: impl OnAccess) -> Self {
+        RequestContextLayer {
+            on_access: Arc::new(on_access),
+            ..self
+        }
+    }
+}
+
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestContext::new(
+            inner,
+            self.config.clone(),
+            self.make_request_id.clone(),
+            self.on_access.clone(),
+        )
+    }
+}
+
+impl fmt::Debug for RequestContextLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContextLayer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

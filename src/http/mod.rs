@@ -1,0 +1,360 @@
+//! HTTP middleware that opens a request [`Context`](crate::Context) for every request: request
+//! id, W3C trace context, response header and an access line.
+//!
+//! [`RequestContextLayer`] is a tower `Layer`, so it works in axum, tonic, hyper and any tower
+//! stack. It needs the `http` feature (on by default); the trace-context types
+//! ([`TraceParent`], [`TraceState`]) and [`traceparent()`](crate::traceparent) /
+//! [`tracestate()`](crate::tracestate) are always there.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tracing_ambient::http::RequestContextLayer;
+//!
+//! async fn order() -> &'static str {
+//!     tracing::info!(order_id = 42, "order placed"); // carries requestId, traceId, spanId
+//!     "ok"
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/orders/42", get(order))
+//!     // .layer(auth) — inner layers run inside the context and may call `set_user_id`
+//!     .layer(RequestContextLayer::new()); // outermost
+//! ```
+//!
+//! ```text
+//! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"shop::orders","order_id":42}
+//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latency_ms":2.871,"size":2,"outcome":"completed"}
+//! ```
+//!
+//! # The context
+//!
+//! The context is opened before the inner service is called and stays current while the
+//! inner service's future and then the response body are polled, so every inner layer (an
+//! auth layer calling [`set_user_id`](crate::set_user_id)), the handler, and a streaming body
+//! log with it. Put the layer outermost (last `.layer(..)` call in axum) so that it covers
+//! everything, and apply it once.
+//!
+//! # Request id
+//!
+//! The id comes from the `x-request-id` header ([`RequestContextLayer::header`]) when there is
+//! exactly one such header and its value is valid: 1 to 128 characters of
+//! `A-Z a-z 0-9 . _ : @ + / = -` (see [`RequestId`]). Otherwise one is made by the
+//! [`MakeRequestId`] hook, a UUID v7 by default.
+//!
+//! ## Precedence
+//!
+//! A valid id already present wins. An invalid one is never echoed: not on a line, not in a
+//! response header, not in an SQL comment; it is removed from the request before the inner
+//! service sees it. [`RequestContextLayer::keep_invalid_request_id`] keeps a sanitised,
+//! truncated copy under its own key.
+//!
+//! The chosen id is written back into the request header and inserted into the request
+//! extensions as a [`RequestId`], and set on the response header unless the service set that
+//! header itself. tower-http's `SetRequestIdLayer` placed inside this layer therefore keeps
+//! the same id (it never overrides an existing header), and placed outside it, its id is
+//! the one taken.
+//!
+//! # Trace context
+//!
+//! With exactly one valid `traceparent` ([`TraceParent`] lists the rules), the request
+//! continues that trace: the context gets its trace id, the parent id is kept (see
+//! [`parent_span_id`]) and a valid `tracestate` is kept. Otherwise (absent, invalid, or
+//! several headers) a new trace starts with a random trace id, and any `tracestate` is
+//! dropped. Either way the request gets a new random span id. Call
+//! [`inject_trace_context`] (or [`traceparent()`](crate::traceparent) and
+//! [`tracestate()`](crate::tracestate)) to continue the trace in outgoing calls.
+//!
+//! # Access line
+//!
+//! When the request ends (its body sent, its future or body dropped, or the inner service
+//! failed), the [`OnAccess`] hook runs with the request's context current. The default,
+//! [`DefaultOnAccess`], logs one line with the method, the path without the query string,
+//! the status, the latency in milliseconds and the bytes sent, at `error` for 5xx, `warn`
+//! for 4xx and `info` otherwise. No request header is written unless named, and
+//! `authorization` and `cookie` never are.
+//!
+//! # Panics in handlers
+//!
+//! With [`install_panic_hook`](crate::install_panic_hook) (which [`init`](crate::init) calls),
+//! a panic in a handler is logged on the panicking thread inside the request's context, so
+//! the line carries the request id. With tower-http's `CatchPanicLayer` inside this layer,
+//! the request then ends with a 500 and an `error` access line.
+
+pub(crate) mod propagate;
+mod traceparent;
+mod tracestate;
+
+pub use propagate::{parent_span_id, traceparent, tracestate};
+pub use traceparent::{InvalidTraceParent, TraceParent};
+pub use tracestate::{InvalidTraceState, TraceState};
+
+#[cfg(feature = "http")]
+mod access;
+#[cfg(feature = "http")]
+mod body;
+#[cfg(feature = "http")]
+mod future;
+#[cfg(feature = "http")]
+mod layer;
+#[cfg(feature = "http")]
+mod make_request_id;
+#[cfg(feature = "http")]
+mod on_access;
+#[cfg(feature = "http")]
+mod request_id;
+#[cfg(feature = "http")]
+mod rng;
+#[cfg(feature = "http")]
+mod service;
+
+#[cfg(feature = "http")]
+pub use self::{
+    access::{Access, Outcome},
+    body::ResponseBody,
+    future::ResponseFuture,
+    layer::RequestContextLayer,
+    make_request_id::{DefaultMakeRequestId, MakeRequestId},
+    on_access::{DefaultOnAccess, OnAccess},
+    propagate::inject_trace_context,
+    request_id::{InvalidRequestId, RequestId},
+    service::RequestContext,
+};
+
+/// The default request id header, `x-request-id`.
+#[cfg(feature = "http")]
+pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-request-id");
+
+/// The W3C `traceparent` header.
+#[cfg(feature = "http")]
+pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("traceparent");
+
+/// The W3C `tracestate` header.
+#[cfg(feature = "http")]
+pub const TRACESTATE: ::http::HeaderName = ::http::HeaderName::from_static("tracestate");
+
+#[cfg(all(test, feature = "http"))]
+mod tests {
+    use super::*;
+
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response, StatusCode};
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+    use tracing_subscriber::prelude::*;
+
+    use crate::test_support::MockMakeWriter;
+    use crate::JsonLayer;
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn lines(writer: &MockMakeWriter) -> Vec<serde_json::Value> {
+        writer
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Runs one request through the layer around a handler that logs and echoes the
+    /// context, and returns the response (body collected) and the lines.
+    fn run(
+        layer: RequestContextLayer,
+        request: Request<()>,
+    ) -> (Response<Bytes>, Vec<serde_json::Value>) {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let handler = tower::service_fn(|_: Request<()>| async {
+            tracing::info!("handled");
+            let body = format!(
+                "{}|{}|{}",
+                crate::request_id().unwrap_or_default(),
+                crate::traceparent().unwrap_or_default(),
+                crate::tracestate().unwrap_or_default()
+            );
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = runtime.block_on(async {
+            let response = layer.layer(handler).oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await.unwrap().to_bytes();
+            Response::from_parts(parts, bytes)
+        });
+        (response, lines(&writer))
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request<()> {
+        let mut builder = Request::builder().uri("/orders/7?token=secret");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn valid_request_id_is_kept_everywhere() {
+        let (response, lines) = run(
+            RequestContextLayer::new(),
+            request(&[("x-request-id", "abc-1")]),
+        );
+        assert_eq!(response.headers()["x-request-id"], "abc-1");
+        assert!(std::str::from_utf8(response.body())
+            .unwrap()
+            .starts_with("abc-1|"));
+        assert_eq!(lines.len(), 2);
+        for line in &lines {
+            assert_eq!(line["requestId"], "abc-1");
+        }
+        assert_eq!(lines[1]["target"], "access");
+        assert_eq!(lines[1]["path"], "/orders/7");
+        assert!(lines[1].get("query").is_none());
+        assert_eq!(lines[1]["status"], 200);
+    }
+
+    #[test]
+    fn invalid_request_id_is_replaced_and_optionally_kept_sanitised() {
+        let layer = RequestContextLayer::new().keep_invalid_request_id(true);
+        let (response, lines) = run(layer, request(&[("x-request-id", "bad id */")]));
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 36, "a UUID v7: {id}");
+        for line in &lines {
+            assert_eq!(line["requestId"], id.as_str());
+            assert_eq!(line["invalidRequestId"], "bad_id__/");
+        }
+    }
+
+    #[test]
+    fn valid_traceparent_is_continued_with_a_new_span() {
+        let (response, lines) = run(
+            RequestContextLayer::new(),
+            request(&[
+                (TRACEPARENT.as_str(), TP),
+                (TRACESTATE.as_str(), "rojo=1, congo=2"),
+            ]),
+        );
+        let body = std::str::from_utf8(response.body()).unwrap();
+        let parts: Vec<&str> = body.split('|').collect();
+        let span = lines[0]["spanId"].as_str().unwrap();
+        assert_eq!(lines[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(span, "00f067aa0ba902b7");
+        assert_eq!(
+            parts[1],
+            format!("00-4bf92f3577b34da6a3ce929d0e0e4736-{span}-01")
+        );
+        assert_eq!(parts[2], "rojo=1,congo=2");
+    }
+
+    #[test]
+    fn invalid_traceparent_restarts_and_drops_tracestate() {
+        let upper = TP.to_uppercase();
+        let (response, lines) = run(
+            RequestContextLayer::new(),
+            request(&[
+                (TRACEPARENT.as_str(), &upper),
+                (TRACESTATE.as_str(), "rojo=1"),
+            ]),
+        );
+        let trace = lines[0]["traceId"].as_str().unwrap();
+        assert_eq!(trace.len(), 32);
+        assert_ne!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(std::str::from_utf8(response.body()).unwrap().ends_with('|'));
+    }
+
+    #[test]
+    fn status_sets_the_access_level() {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for status in [200u16, 404, 503] {
+            let handler = tower::service_fn(move |_: Request<()>| async move {
+                let mut response = Response::new(Full::new(Bytes::from_static(b"x")));
+                *response.status_mut() = StatusCode::from_u16(status).unwrap();
+                Ok::<_, Infallible>(response)
+            });
+            runtime.block_on(async {
+                let response = RequestContextLayer::new()
+                    .layer(handler)
+                    .oneshot(Request::new(()))
+                    .await
+                    .unwrap();
+                response.into_body().collect().await.unwrap();
+            });
+        }
+        let levels: Vec<_> = lines(&writer).iter().map(|l| l["level"].clone()).collect();
+        assert_eq!(levels, ["info", "warn", "error"]);
+    }
+
+    #[test]
+    fn dropped_body_logs_an_aborted_line() {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let handler = tower::service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"unsent"))))
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let response = runtime.block_on(
+            RequestContextLayer::new()
+                .layer(handler)
+                .oneshot(Request::new(())),
+        );
+        assert!(writer.text().is_empty());
+        drop(response);
+        let lines = lines(&writer);
+        assert_eq!(lines[0]["outcome"], "aborted");
+        assert_eq!(lines[0]["size"], 0);
+        assert_eq!(lines[0]["level"], "info");
+    }
+
+    #[test]
+    fn dropped_future_logs_an_aborted_line_without_status() {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let handler = tower::service_fn(|_: Request<()>| async {
+            tracing::info!("started");
+            std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>().await
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let request = request(&[("x-request-id", "gone-1")]);
+        let future = RequestContextLayer::new().layer(handler).oneshot(request);
+        let polled = runtime
+            .block_on(async { tokio::time::timeout(std::time::Duration::ZERO, future).await });
+        assert!(polled.is_err(), "the handler never answers");
+        let lines = lines(&writer);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1]["requestId"], "gone-1");
+        assert_eq!(lines[1]["outcome"], "aborted");
+        assert_eq!(lines[1]["level"], "warn");
+        assert!(lines[1].get("status").is_none() && lines[1].get("size").is_none());
+    }
+
+    #[test]
+    fn no_access_line_when_switched_off() {
+        let (_, lines) = run(
+            RequestContextLayer::new().with_access_line(false),
+            request(&[]),
+        );
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message"], "handled");
+    }
+}

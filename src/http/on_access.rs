@@ -1,0 +1,273 @@
+//! [`OnAccess`]: the hook that runs when a request ends, and the default access line.
+
+use std::sync::Arc;
+
+use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tracing::Level;
+
+use super::{Access, Outcome};
+use crate::Context;
+
+/// The longest header value written on an access line.
+const MAX_HEADER_VALUE: usize = 256;
+
+/// Runs once per request, when it ends: when the response body has been sent, when the inner
+/// service fails, or when the response future or body is dropped before its end.
+///
+/// It runs with the request's context current, so a line it logs carries the request id,
+/// the user id set by an auth layer, and the trace.
+///
+/// Implemented by:
+///
+/// - [`DefaultOnAccess`]: logs the access line, the default;
+/// - closures `Fn(&Access<'_>)`;
+/// - `()`: does nothing (no access line).
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::http::{Access, RequestContextLayer};
+///
+/// let layer = RequestContextLayer::new().on_access(|access: &Access<'_>| {
+///     tracing::info!(status = access.status.map(|s| s.as_u16()), "done");
+/// });
+/// # drop(layer);
+/// ```
+pub trait OnAccess: Send + Sync + 'static {
+    /// Called once when the request ends.
+    fn on_access(&self, access: &Access<'_>);
+
+    /// Returns the request headers to keep for [`Access::headers`]. Defaults to none.
+    fn request_headers(&self) -> &[HeaderName] {
+        &[]
+    }
+}
+
+impl OnAccess for () {
+    fn on_access(&self, _: &Access<'_>) {}
+}
+
+impl<F> OnAccess for F
+where
+    F: Fn(&Access<'_>) + Send + Sync + 'static,
+{
+    fn on_access(&self, access: &Access<'_>) {
+        self(access)
+    }
+}
+
+/// Logs the access line: one event per request, target `access`, with the request's context.
+///
+/// ```text
+/// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","userId":42,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latency_ms":1.234,"size":512,"outcome":"completed"}
+/// ```
+///
+/// # Fields
+///
+/// `method`; `path`, without the query string unless [`with_query`](Self::with_query) is
+/// set; `status` when a response was made; `latency_ms` (a float, to the microsecond);
+/// `size`, the bytes of body sent, when a response was made; `outcome` (`completed`,
+/// `aborted`, `failed` or `panicked`); `error` when the inner service or the body failed.
+/// Request headers are written only when named with [`request_header`](Self::request_header),
+/// each as a context key `header_<name>` (`headerUserAgent` in the default schema).
+///
+/// # Level
+///
+/// `error` for a 5xx status, a failure or a panic; `warn` for a 4xx status or a request
+/// aborted before its response; `info` otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
+///
+/// let layer = RequestContextLayer::new().on_access(
+///     DefaultOnAccess::new()
+///         .with_query(true)
+///         .request_header(http::header::USER_AGENT),
+/// );
+/// # drop(layer);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct DefaultOnAccess {
+    with_query: bool,
+    headers: Arc<[HeaderName]>,
+}
+
+impl DefaultOnAccess {
+    /// Returns the default access line.
+    ///
+    /// ```
+    /// let on_access = tracing_ambient::http::DefaultOnAccess::new();
+    /// # drop(on_access);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets whether the query string is written, as `query`. It may carry secrets (tokens,
+    /// e-mail addresses). Defaults to `false`.
+    ///
+    /// ```
+    /// let on_access = tracing_ambient::http::DefaultOnAccess::new().with_query(true);
+    /// # drop(on_access);
+    /// ```
+    pub fn with_query(self, yes: bool) -> Self {
+        DefaultOnAccess {
+            with_query: yes,
+            ..self
+        }
+    }
+
+    /// Adds a request header to write. Its value is cut to 256 bytes, with bytes outside
+    /// printable ASCII replaced by `_`. `authorization`, `proxy-authorization`, `cookie` and
+    /// `set-cookie` are never written: naming them does nothing. Defaults to none.
+    ///
+    /// ```
+    /// use tracing_ambient::http::DefaultOnAccess;
+    ///
+    /// let on_access = DefaultOnAccess::new()
+    ///     .request_header(http::header::USER_AGENT)
+    ///     .request_header(http::HeaderName::from_static("x-forwarded-for"));
+    /// # drop(on_access);
+    /// ```
+    pub fn request_header(self, name: HeaderName) -> Self {
+        let secret = [AUTHORIZATION, PROXY_AUTHORIZATION, COOKIE, SET_COOKIE];
+        if secret.contains(&name) || self.headers.contains(&name) {
+            return self;
+        }
+        let mut headers = self.headers.to_vec();
+        headers.push(name);
+        DefaultOnAccess {
+            headers: headers.into(),
+            ..self
+        }
+    }
+}
+
+impl OnAccess for DefaultOnAccess {
+    fn on_access(&self, access: &Access<'_>) {
+        if access.headers.is_empty() {
+            self.log(access);
+            return;
+        }
+        // Header names are only known at run time, and tracing's field names are static: the
+        // headers go in a copy of the context made for this one line.
+        let line = Context::new();
+        if let Some(ctx) = Context::current() {
+            for (key, value) in ctx.entries() {
+                line.set(&key, value);
+            }
+        }
+        for (name, value) in access.headers {
+            let key = format!("header_{}", name.as_str().replace('-', "_"));
+            line.set(&key, printable(value));
+        }
+        line.in_scope(|| self.log(access));
+    }
+
+    fn request_headers(&self) -> &[HeaderName] {
+        &self.headers
+    }
+}
+
+impl DefaultOnAccess {
+    fn log(&self, a: &Access<'_>) {
+        let method = a.method.as_str();
+        let path = a.uri.path();
+        let query = if self.with_query { a.uri.query() } else { None };
+        let status = a.status.map(|s| s.as_u16());
+        // Microseconds, as the timestamp has them.
+        let latency_ms = (a.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        let size = a.size;
+        let outcome = a.outcome.as_str();
+        let error = a.error;
+        let message = match a.outcome {
+            Outcome::Completed => "request completed",
+            Outcome::Aborted => "request aborted",
+            Outcome::Failed => "request failed",
+            Outcome::Panicked => "request panicked",
+        };
+        macro_rules! access_line {
+            ($level:expr) => {
+                tracing::event!(target: "access", $level, method, path, query, status, latency_ms, size, outcome, error, "{}", message)
+            };
+        }
+        match level(a.status, a.outcome) {
+            Level::ERROR => access_line!(Level::ERROR),
+            Level::WARN => access_line!(Level::WARN),
+            _ => access_line!(Level::INFO),
+        }
+    }
+}
+
+/// The level of an access line: from the status when there is a response, else from how the
+/// request ended.
+fn level(status: Option<StatusCode>, outcome: Outcome) -> Level {
+    match (status, outcome) {
+        (_, Outcome::Failed | Outcome::Panicked) => Level::ERROR,
+        (Some(s), _) if s.is_server_error() => Level::ERROR,
+        (Some(s), _) if s.is_client_error() => Level::WARN,
+        (None, _) => Level::WARN,
+        _ => Level::INFO,
+    }
+}
+
+/// A header value as printable ASCII, cut to [`MAX_HEADER_VALUE`] bytes.
+fn printable(value: &HeaderValue) -> String {
+    value
+        .as_bytes()
+        .iter()
+        .take(MAX_HEADER_VALUE)
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_follows_status_then_outcome() {
+        let cases = [
+            (Some(200), Outcome::Completed, Level::INFO),
+            (Some(302), Outcome::Completed, Level::INFO),
+            (Some(404), Outcome::Completed, Level::WARN),
+            (Some(500), Outcome::Completed, Level::ERROR),
+            (Some(200), Outcome::Aborted, Level::INFO),
+            (None, Outcome::Aborted, Level::WARN),
+            (Some(200), Outcome::Failed, Level::ERROR),
+            (None, Outcome::Panicked, Level::ERROR),
+        ];
+        for (status, outcome, expected) in cases {
+            let status = status.map(|s| StatusCode::from_u16(s).unwrap());
+            assert_eq!(level(status, outcome), expected, "{status:?} {outcome:?}");
+        }
+    }
+
+    #[test]
+    fn secret_headers_cannot_be_named() {
+        let on_access = DefaultOnAccess::new()
+            .request_header(AUTHORIZATION)
+            .request_header(COOKIE)
+            .request_header(http::header::USER_AGENT)
+            .request_header(http::header::USER_AGENT);
+        assert_eq!(on_access.request_headers(), [http::header::USER_AGENT]);
+    }
+
+    #[test]
+    fn header_values_are_printable_and_cut() {
+        let value = HeaderValue::from_bytes(b"caf\xe9\tx").unwrap();
+        assert_eq!(printable(&value), "caf__x");
+        let long = HeaderValue::from_str(&"v".repeat(1000)).unwrap();
+        assert_eq!(printable(&long).len(), MAX_HEADER_VALUE);
+    }
+}

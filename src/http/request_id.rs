@@ -1,0 +1,205 @@
+//! [`RequestId`]: a request id that has been validated.
+
+use std::error::Error;
+use std::fmt;
+
+use http::HeaderValue;
+
+/// The longest request id taken from a client.
+pub(crate) const MAX_LEN: usize = 128;
+
+/// How much of an invalid client value is kept when asked to
+/// ([`RequestContextLayer::keep_invalid_request_id`]).
+///
+/// [`RequestContextLayer::keep_invalid_request_id`]: super::RequestContextLayer::keep_invalid_request_id
+const KEPT_LEN: usize = 64;
+
+/// A valid request id: 1 to 128 characters of `A-Z a-z 0-9 . _ : @ + / = -`.
+///
+/// It can only be built by validating, so it is safe to write on a line, in a response
+/// header and in an SQL comment. The middleware inserts it in the request's extensions.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::http::RequestId;
+///
+/// let id = RequestId::new("9f1c-42").unwrap();
+/// assert_eq!(id.as_str(), "9f1c-42");
+/// assert!(RequestId::new("a\r\nb").is_err());
+/// assert!(RequestId::new("").is_err());
+/// assert!(RequestId::new(&"x".repeat(129)).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(Box<str>);
+
+/// The error returned when a request id breaks the rules of [`RequestId`].
+///
+/// ```
+/// let err = tracing_ambient::http::RequestId::new("*/").unwrap_err();
+/// assert_eq!(err.to_string(), "invalid request id");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidRequestId(());
+
+// === impl RequestId ===
+
+impl RequestId {
+    /// Validates `id`.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`InvalidRequestId`] when `id` is empty, longer than 128 bytes, or has a
+    /// character outside `A-Z a-z 0-9 . _ : @ + / = -`.
+    ///
+    /// ```
+    /// assert!(tracing_ambient::http::RequestId::new("tenant:acme/req=7").is_ok());
+    /// ```
+    pub fn new(id: &str) -> Result<Self, InvalidRequestId> {
+        if valid(id.as_bytes()) {
+            Ok(RequestId(id.into()))
+        } else {
+            Err(InvalidRequestId(()))
+        }
+    }
+
+    /// Returns the id.
+    ///
+    /// ```
+    /// let id = tracing_ambient::http::RequestId::new("r1").unwrap();
+    /// assert_eq!(id.as_str(), "r1");
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Returns the id as a header value.
+    ///
+    /// ```
+    /// let id = tracing_ambient::http::RequestId::new("r1").unwrap();
+    /// assert_eq!(id.to_header_value(), "r1");
+    /// ```
+    pub fn to_header_value(&self) -> HeaderValue {
+        HeaderValue::from_str(&self.0)
+            .expect("a validated request id is a valid header value, this is a bug")
+    }
+
+    /// Returns a printable, truncated form of an invalid client value: the first 64 bytes, each
+    /// byte outside the allowed set replaced by `_`. `None` for an empty value.
+    pub(crate) fn sanitise(raw: &[u8]) -> Option<String> {
+        if raw.is_empty() {
+            return None;
+        }
+        let kept = raw
+            .iter()
+            .take(KEPT_LEN)
+            .map(|&b| if allowed(b) { b as char } else { '_' })
+            .collect();
+        Some(kept)
+    }
+}
+
+impl TryFrom<&HeaderValue> for RequestId {
+    type Error = InvalidRequestId;
+
+    fn try_from(value: &HeaderValue) -> Result<Self, Self::Error> {
+        let bytes = value.as_bytes();
+        if valid(bytes) {
+            // Every allowed byte is ASCII.
+            std::str::from_utf8(bytes)
+                .map_err(|_| InvalidRequestId(()))
+                .and_then(RequestId::new)
+        } else {
+            Err(InvalidRequestId(()))
+        }
+    }
+}
+
+impl TryFrom<&str> for RequestId {
+    type Error = InvalidRequestId;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        RequestId::new(value)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequestId").field(&&*self.0).finish()
+    }
+}
+
+// === impl InvalidRequestId ===
+
+impl fmt::Display for InvalidRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid request id")
+    }
+}
+
+impl Error for InvalidRequestId {}
+
+fn allowed(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'@' | b'+' | b'/' | b'=' | b'-')
+}
+
+fn valid(id: &[u8]) -> bool {
+    (1..=MAX_LEN).contains(&id.len()) && id.iter().all(|&b| allowed(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_allowed_set_up_to_128() {
+        let all = "AZaz09._:@+/=-";
+        for id in [
+            all,
+            "a",
+            &"x".repeat(128),
+            "0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b",
+        ] {
+            assert_eq!(RequestId::new(id).unwrap().as_str(), id);
+        }
+    }
+
+    #[test]
+    fn rejects_everything_else() {
+        let long = "x".repeat(129);
+        for id in [
+            "",
+            " ",
+            "a b",
+            "a\r\nb",
+            "a\"b",
+            "*/",
+            "a;b",
+            "a'b",
+            "caf\u{e9}",
+            "a\0",
+            "a,b",
+            &long,
+        ] {
+            assert!(RequestId::new(id).is_err(), "{id:?}");
+        }
+        let obs = HeaderValue::from_bytes(b"caf\xe9").unwrap();
+        assert!(RequestId::try_from(&obs).is_err());
+    }
+
+    #[test]
+    fn sanitises_and_truncates() {
+        assert_eq!(
+            RequestId::sanitise(b"a\r\n*/'b").as_deref(),
+            Some("a___/_b")
+        );
+        assert_eq!(RequestId::sanitise(&[b'x'; 10_000]).unwrap().len(), 64);
+        assert_eq!(RequestId::sanitise(b""), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! [`RequestContext`]: the middleware's tower `Service`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use http::request::Parts;
+use http::{HeaderMap, Request, Response};
+use http_body::Body;
+use tower_service::Service;
+
+use super::access::Pending;
+use super::layer::Config;
+use super::propagate::TraceInfo;
+use super::traceparent::{hex, SAMPLED};
+use super::{
+    rng, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture, TraceParent, TraceState,
+};
+use super::{TRACEPARENT, TRACESTATE};
+use crate::Context;
+
+/// The context key an invalid client request id is kept under, when asked to.
+const INVALID_KEY: &str = "invalid_request_id";
+
+/// Runs every request of the inner service inside its own [`Context`]. Made by
+/// [`RequestContextLayer`](super::RequestContextLayer); see the [module docs](super).
+///
+/// # Examples
+///
+/// ```
+/// use tower::ServiceExt;
+/// use tracing_ambient::http::RequestContextLayer;
+/// use tower_layer::Layer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let handler = tower::service_fn(|_req: http::Request<String>| async {
+///     let id = tracing_ambient::request_id().unwrap();
+///     let body = http_body_util::Full::new(bytes::Bytes::from(id));
+///     Ok::<_, std::convert::Infallible>(http::Response::new(body))
+/// });
+/// let service = RequestContextLayer::new().layer(handler);
+/// let request = http::Request::builder().header("x-request-id", "r-1").body(String::new()).unwrap();
+/// let response = service.oneshot(request).await.unwrap();
+/// assert_eq!(response.headers()["x-request-id"], "r-1");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+    config: Arc<Config>,
+    make_request_id: Arc<dyn MakeRequestId>,
+    on_access: Arc<dyn OnAccess>,
+}
+
+// === impl RequestContext ===
+
+impl<S> RequestContext<S> {
+    pub(crate) fn new(
+        inner: S,
+        config: Arc<Config>,
+        make_request_id: Arc<dyn MakeRequestId>,
+        on_access: Arc<dyn OnAccess>,
+    ) -> Self {
+        RequestContext {
+            inner,
+            config,
+            make_request_id,
+            on_access,
+        }
+    }
+
+    /// Returns a reference to the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let service = tracing_ambient::http::RequestContextLayer::new().layer(7);
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Returns a mutable reference to the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let mut service = tracing_ambient::http::RequestContextLayer::new().layer(7);
+    /// *service.get_mut() = 8;
+    /// assert_eq!(*service.get_ref(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Returns the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let service = tracing_ambient::http::RequestContextLayer::new().layer(7);
+    /// assert_eq!(service.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// Takes the request id from the header when it is valid, else makes one; puts it in
+    /// the context, the request header and the request extensions.
+    fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<RequestId> {
+        let header = &self.config.header;
+        let mut values = parts.headers.get_all(header).iter();
+        let id = match (values.next(), values.next()) {
+            (Some(value), None) => match RequestId::try_from(value) {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    self.keep_invalid(value.as_bytes(), ctx);
+                    None
+                }
+            },
+            // Several headers: which one the client meant is unknown, so none is taken.
+            (Some(value), Some(_)) => {
+                self.keep_invalid(value.as_bytes(), ctx);
+                None
+            }
+            (None, _) => None,
+        };
+        let id = match id {
+            Some(id) => Some(id),
+            None => {
+                // Inner services never see an invalid value either.
+                parts.headers.remove(header);
+                self.make_request_id.make_request_id(parts)
+            }
+        };
+        if let Some(id) = &id {
+            ctx.set("request_id", id.as_str());
+            // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id
+            // the lines carry.
+            parts.headers.insert(header.clone(), id.to_header_value());
+            parts.extensions.insert(id.clone());
+        }
+        id
+    }
+
+    fn keep_invalid(&self, raw: &[u8], ctx: &Context) {
+        if self.config.keep_invalid {
+            if let Some(kept) = RequestId::sanitise(raw) {
+                ctx.set(INVALID_KEY, kept);
+            }
+        }
+    }
+}
+
+/// Continues the caller's trace when the request has exactly one valid `traceparent`, else
+/// starts a new one; either way with a new span id for this request.
+fn trace_context(headers: &HeaderMap, ctx: &Context) {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let incoming = match (values.next(), values.next()) {
+        (Some(value), None) => TraceParent::try_from(value).ok(),
+        _ => None,
+    };
+    let mut span_id = [0u8; 8];
+    rng::fill_nonzero(&mut span_id);
+    let (trace_id, info) = match incoming {
+        Some(tp) => {
+            let parts = headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes());
+            let info = TraceInfo {
+                flags: tp.flags(),
+                parent_id: Some(tp.parent_id()),
+                tracestate: TraceState::parse_parts(parts).ok(),
+            };
+            (tp.trace_id(), info)
+        }
+        None => {
+            let mut trace_id = [0u8; 16];
+            rng::fill_nonzero(&mut trace_id);
+            let info = TraceInfo {
+                flags: SAMPLED,
+                parent_id: None,
+                tracestate: None,
+            };
+            (trace_id, info)
+        }
+    };
+    ctx.set("trace_id", hex(&trace_id));
+    ctx.set("span_id", hex(&span_id));
+    ctx.attach(info);
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContext<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+    ResBody: Body,
+    ResBody::Error: fmt::Display,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let start = Instant::now();
+        let (mut parts, body) = request.into_parts();
+        let ctx = Context::new();
+        let id = self.request_id(&mut parts, &ctx);
+        if self.config.trace_context {
+            trace_context(&parts.headers, &ctx);
+        }
+        let pending = self.config.access_line.then(|| Pending {
+            on_access: self.on_access.clone(),
+            ctx: ctx.clone(),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: self
+                .on_access
+                .request_headers()
+                .iter()
+                .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
+                .collect(),
+            start,
+        });
+        let response_header = id
+            .filter(|_| self.config.response_header)
+            .map(|id| (self.config.header.clone(), id.to_header_value()));
+        let request = Request::from_parts(parts, body);
+        // Some services do work in `call` itself, not only in the future.
+        let inner = ctx.in_scope(|| self.inner.call(request));
+        ResponseFuture::new(ctx.scope(inner), pending, response_header)
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequestContext<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
