@@ -39,6 +39,7 @@
 //! [`Context::current`] and [`Context::in_scope`] for threads; run deliberately without it
 //! with [`spawn_detached`] or [`InCurrentContext::without_context`].
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
 #![warn(
     missing_docs,

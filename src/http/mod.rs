@@ -110,6 +110,7 @@ mod rng;
 mod service;
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::{
     access::{Access, Outcome},
     body::ResponseBody,
@@ -124,14 +125,17 @@ pub use self::{
 
 /// The default request id header, `x-request-id`.
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-request-id");
 
 /// The W3C `traceparent` header.
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("traceparent");
 
 /// The W3C `tracestate` header.
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACESTATE: ::http::HeaderName = ::http::HeaderName::from_static("tracestate");
 
 #[cfg(all(test, feature = "http"))]
