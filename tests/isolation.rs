@@ -13,6 +13,9 @@ use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::prelude::*;
 
 const REQUESTS: usize = 10_000;
+/// Tasks without a context, interleaved with the requests on the same worker threads: a frame
+/// left behind by a request would show up on their lines.
+const BACKGROUND: usize = 1_000;
 
 /// A small deterministic generator, so a failure can be replayed.
 struct XorShift(u64);
@@ -36,6 +39,14 @@ async fn random_pause(rng: &mut XorShift) {
                 tokio::task::yield_now().await;
             }
         }
+    }
+}
+
+async fn background(j: usize) {
+    let mut rng = XorShift(0xD1B5_4A32_D192_ED03 ^ (j as u64 + 1));
+    for step in 0..3 {
+        random_pause(&mut rng).await;
+        info!(bg = j, step, "background work");
     }
 }
 
@@ -75,12 +86,13 @@ fn every_line_carries_its_own_request() {
         .unwrap();
     runtime.block_on(
         async {
-            let tasks: Vec<_> = (0..REQUESTS)
+            let mut tasks: Vec<_> = (0..REQUESTS)
                 .map(|i| {
                     let ctx = Context::new().with_request_id(format!("req-{i}"));
                     tokio::spawn(ctx.scope(request(i)))
                 })
                 .collect();
+            tasks.extend((0..BACKGROUND).map(|j| tokio::spawn(background(j))));
             for task in tasks {
                 task.await.unwrap();
             }
@@ -90,7 +102,17 @@ fn every_line_carries_its_own_request() {
     drop(runtime);
 
     let lines = capture.lines();
-    assert_eq!(lines.len(), REQUESTS * 4);
+    assert_eq!(lines.len(), REQUESTS * 4 + BACKGROUND * 3);
+    let (background, lines): (Vec<_>, Vec<_>) =
+        lines.into_iter().partition(|l| l.get("bg").is_some());
+    assert_eq!(background.len(), BACKGROUND * 3);
+    for line in &background {
+        assert!(
+            line.get("requestId").is_none(),
+            "a request leaked: {line:?}"
+        );
+        assert!(line.get("userId").is_none(), "a request leaked: {line:?}");
+    }
     let mut per_request: HashMap<u64, usize> = HashMap::new();
     for line in &lines {
         let i = line.at("i").as_u64().expect("i is a number");
@@ -107,7 +129,9 @@ fn every_line_carries_its_own_request() {
     assert_eq!(per_request.len(), REQUESTS);
     assert!(per_request.values().all(|&n| n == 4));
     eprintln!(
-        "isolation: {} lines from {REQUESTS} concurrent requests, all with their own requestId",
-        lines.len()
+        "isolation: {} lines from {REQUESTS} concurrent requests, all with their own requestId; \
+         {} lines from {BACKGROUND} tasks without context, none with a requestId",
+        lines.len(),
+        background.len()
     );
 }
