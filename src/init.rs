@@ -11,16 +11,23 @@ use std::time::Duration;
 use tracing_log::AsLog;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 
-use crate::JsonLayer;
+use crate::{JsonLayer, KeepSpans};
 
 /// How long dropping a [`Guard`] waits for the writer to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Installs the global subscriber: an `EnvFilter` from `RUST_LOG` (default `info`; invalid
-/// directives are ignored), a [`JsonLayer`] on stdout, the `log` crate bridge and a panic hook
-/// (see [`install_panic_hook`]).
+/// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout,
+/// the `log` crate bridge and a panic hook (see [`install_panic_hook`]).
+///
+/// # Filtering
+///
+/// `RUST_LOG` decides which events are written: `info` when it is empty; invalid directives
+/// are ignored with a message on stderr. Spans are never filtered out, because they carry the
+/// request context (see [`KeepSpans`]). When `RUST_LOG` names only targets
+/// (`RUST_LOG=myapp=debug`), panic lines (target `panic`) and access lines (target `access`)
+/// are still written; name them (`access=off`) to change that.
 ///
 /// # Panics
 ///
@@ -79,21 +86,59 @@ pub fn try_init_with<W>(layer: JsonLayer<W>) -> Result<Guard, InitError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    let make_writer = layer.make_writer().clone();
-    let filter = EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy();
-    let subscriber = tracing_subscriber::registry().with(filter).with(layer);
-    tracing::subscriber::set_global_default(subscriber)
-        .map_err(|err| InitError(Kind::Subscriber(err)))?;
+    if tracing::dispatcher::has_been_set() {
+        return Err(InitError(Kind::Subscriber));
+    }
+    let filter = env_filter(&std::env::var("RUST_LOG").unwrap_or_default());
+    // `log` records above every level the filter can enable are not even converted.
+    let log_level = filter
+        .max_level_hint()
+        .unwrap_or(LevelFilter::TRACE)
+        .as_log();
     tracing_log::LogTracer::builder()
-        .with_max_level(LevelFilter::current().as_log())
+        .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;
+    let make_writer = layer.make_writer().clone();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(KeepSpans::new(filter)));
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError(Kind::Subscriber))?;
     install_panic_hook();
     Ok(Guard {
         flush: Some(Box::new(move || make_writer.make_writer().flush())),
     })
+}
+
+/// The filter of [`init`]: `RUST_LOG`, or `info` when it is empty, plus `panic=error` and
+/// `access=info` when `RUST_LOG` names only targets (`myapp=debug`): panic lines and access
+/// lines are written unless `RUST_LOG` sets a level for every target or names them.
+fn env_filter(rust_log: &str) -> EnvFilter {
+    let mut filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(rust_log);
+    for (target, directive) in [("panic", "panic=error"), ("access", "access=info")] {
+        if needs_default(rust_log, target) {
+            filter = filter.add_directive(directive.parse().expect("a valid directive"));
+        }
+    }
+    filter
+}
+
+/// Whether `RUST_LOG` leaves `target` off: it has directives, none of them a bare level
+/// (`warn`, `off`) and none naming the target.
+fn needs_default(rust_log: &str, target: &str) -> bool {
+    let directives: Vec<&str> = rust_log
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .collect();
+    let bare_level = |d: &&str| d.parse::<LevelFilter>().is_ok();
+    let names_target = |d: &&str| {
+        let name = d.split(['=', '[']).next().unwrap_or_default();
+        name == target || name.starts_with(&format!("{target}::"))
+    };
+    !directives.is_empty()
+        && !directives.iter().any(bare_level)
+        && !directives.iter().any(names_target)
 }
 
 /// Installs a panic hook that logs each panic as an error line (target `panic`) before
@@ -177,14 +222,14 @@ pub struct InitError(Kind);
 
 #[derive(Debug)]
 enum Kind {
-    Subscriber(tracing::subscriber::SetGlobalDefaultError),
+    Subscriber,
     Log(tracing_log::log::SetLoggerError),
 }
 
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Kind::Subscriber(_) => f.write_str("a global tracing subscriber is already installed"),
+            Kind::Subscriber => f.write_str("a global tracing subscriber is already installed"),
             Kind::Log(_) => f.write_str("a `log` logger is already installed"),
         }
     }
@@ -193,8 +238,46 @@ impl fmt::Display for InitError {
 impl std::error::Error for InitError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0 {
-            Kind::Subscriber(err) => Some(err),
+            Kind::Subscriber => None,
             Kind::Log(err) => Some(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_and_access_lines_stay_on_unless_rust_log_covers_them() {
+        let table = [
+            ("", false),
+            ("info", false),
+            ("warn", false),
+            ("off", false),
+            ("myapp=debug", true),
+            ("myapp=debug,hyper=warn", true),
+            ("myapp", true),
+            ("[request]=debug", true),
+            ("myapp=debug,warn", false),
+            ("myapp=debug,panic=off", false),
+            ("myapp=debug,panic::inner=off", false),
+            ("myapp=debug,panicky=off", true),
+        ];
+        for (rust_log, expected) in table {
+            assert_eq!(
+                needs_default(rust_log, "panic"),
+                expected,
+                "RUST_LOG={rust_log:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn init_error_says_what_is_installed() {
+        assert_eq!(
+            InitError(Kind::Subscriber).to_string(),
+            "a global tracing subscriber is already installed"
+        );
     }
 }

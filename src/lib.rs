@@ -49,6 +49,7 @@
 )]
 
 mod context;
+mod filter;
 pub mod http;
 mod init;
 mod json;
@@ -63,6 +64,7 @@ pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
     Context, InCurrentContext, Scoped, Value,
 };
+pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
 pub use schema::{KeyCase, Schema};

@@ -366,3 +366,45 @@ fn log_crate_records_are_written_with_their_target() {
         lines[0].keys()
     );
 }
+
+#[test]
+fn a_second_message_field_is_renamed_not_duplicated() {
+    // tracing puts the formatted message first; the explicit field is the second `message`.
+    let lines = capture(|| info!(message = "explicit", "formatted {}", 1));
+    assert_eq!(lines[0].at("message"), &json!("formatted 1"));
+    assert_eq!(lines[0].at("fields.message"), &json!("explicit"));
+}
+
+#[test]
+fn schema_keys_that_collide_are_renamed() {
+    let lines = capture_with(
+        |l| {
+            l.schema(
+                Schema::DEFAULT
+                    .with_target_key("message")
+                    .with_level_key("timestamp")
+                    .with_request_id_key("message"),
+            )
+        },
+        || {
+            Context::new()
+                .with_request_id("r1")
+                .in_scope(|| info!("hello"))
+        },
+    );
+    let line = &lines[0];
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "fields.timestamp",
+            "message",
+            "context.message",
+            "fields.message"
+        ]
+    );
+    assert_eq!(line.at("fields.timestamp"), &json!("info"));
+    assert_eq!(line.at("message"), &json!("hello"));
+    assert_eq!(line.at("fields.message"), &json!("line_shape"));
+    assert_eq!(line.at("context.message"), &json!("r1"));
+}

@@ -7,14 +7,14 @@ use common::{Capture, Line};
 use serde_json::json;
 use tracing::instrument::WithSubscriber;
 use tracing::{info, info_span, Instrument, Span};
-use tracing_ambient::{Context, InCurrentContext, JsonLayer};
+use tracing_ambient::{Context, InCurrentContext, JsonLayer, KeepSpans};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
+/// The composition `init()` uses: the level filter on the layer, spans kept.
 fn dispatch(capture: &Capture, filter: &str) -> tracing::Dispatch {
     tracing_subscriber::registry()
-        .with(EnvFilter::new(filter))
-        .with(JsonLayer::new(capture.clone()))
+        .with(JsonLayer::new(capture.clone()).with_filter(KeepSpans::new(EnvFilter::new(filter))))
         .into()
 }
 
@@ -167,6 +167,8 @@ fn late_values_reach_spawned_tasks_and_children_on_other_threads() {
 
 #[test]
 fn filtering_spans_out_cannot_strip_the_context() {
+    // The spans belong to another crate ("dependency") and are at info: `warn` disables them
+    // by level, `propagation=debug` by target.
     for filter in [
         "warn",
         "propagation=debug",
@@ -176,31 +178,134 @@ fn filtering_spans_out_cannot_strip_the_context() {
             Context::new()
                 .with_request_id("r4")
                 .scope(async {
-                    // With RUST_LOG=warn these spans are disabled and carry nothing.
-                    async {
-                        tokio::task::yield_now().await;
-                        tracing::warn!("warned");
-                    }
-                    .instrument(info_span!("disabled at warn"))
-                    .await;
-                    instrumented(1).await;
-                    tracing_ambient::spawn(async { tracing::warn!("spawned warn") })
-                        .await
-                        .unwrap();
+                    // Info spans, below a warn filter. Each path below has only the span to
+                    // carry the request: the tasks are spawned bare and the thread is new.
+                    let span = info_span!(target: "dependency", "below the filter");
+                    tokio::spawn(
+                        async { tracing::warn!("bare spawn, instrumented") }
+                            .instrument(span.clone()),
+                    )
+                    .await
+                    .unwrap();
+                    let task = span.in_scope(|| {
+                        tokio::spawn(
+                            async { tracing::warn!("bare spawn, in_current_span") }
+                                .in_current_span(),
+                        )
+                    });
+                    task.await.unwrap();
+                    let task =
+                        span.in_scope(|| tokio::spawn(instrumented_warn().in_current_span()));
+                    task.await.unwrap();
+                    let current = span.in_scope(Span::current);
+                    on_thread(move || current.in_scope(|| tracing::warn!("thread in_scope")));
+                    tracing::trace!("below the filter, not written");
                 })
                 .await;
         });
-        assert!(!lines.is_empty(), "{filter}");
+        let messages: Vec<_> = lines.iter().filter_map(|l| l.str("message")).collect();
+        assert_eq!(
+            messages,
+            [
+                "bare spawn, instrumented",
+                "bare spawn, in_current_span",
+                "warn in #[instrument]",
+                "thread in_scope"
+            ],
+            "{filter}"
+        );
         for line in &lines {
             assert_eq!(line.at("requestId"), &json!("r4"), "{filter}: {line:?}");
-            assert_ne!(line.at("level"), &json!("trace"));
         }
-        let warned = lines
-            .iter()
-            .filter(|l| l.str("message") == Some("warned"))
-            .count();
-        assert_eq!(warned, 1, "{filter}");
     }
+}
+
+#[tracing::instrument(target = "dependency")]
+async fn instrumented_warn() {
+    tokio::task::yield_now().await;
+    tracing::warn!("warn in #[instrument]");
+}
+
+#[test]
+fn a_global_level_filter_is_what_strips_spans() {
+    // The composition KeepSpans avoids: the filter in front of the whole subscriber disables
+    // the span, so a task that only the span could carry loses the request.
+    let capture = Capture::default();
+    let dispatch: tracing::Dispatch = tracing_subscriber::registry()
+        .with(EnvFilter::new("warn"))
+        .with(JsonLayer::new(capture.clone()))
+        .into();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = Context::new()
+            .with_request_id("r5")
+            .in_scope(|| info_span!("disabled"));
+        span.in_scope(|| tracing::warn!("lost"));
+    });
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].get("requestId").is_none());
+}
+
+#[test]
+fn a_detached_listener_never_takes_a_requests_context() {
+    let lines = run_async("info", async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let handle = Context::new().with_request_id("first").in_scope(move || {
+            // Started from inside a request, and (by mistake) with the request's span.
+            let loop_span = info_span!("listener loop");
+            tracing_ambient::spawn_detached(
+                async move {
+                    while let Some(job) = rx.recv().await {
+                        info!(job, "listener handled job");
+                        Context::new()
+                            .with_request_id(format!("job-{job}"))
+                            .scope(async { info!(job, "job context") })
+                            .await;
+                    }
+                }
+                .instrument(loop_span),
+            )
+        });
+        Context::new()
+            .with_request_id("second")
+            .scope(async { tx.send(2).unwrap() })
+            .await;
+        drop(tx);
+        handle.await.unwrap();
+    });
+    let handled = by_message(&lines, "listener handled job");
+    assert!(handled.get("requestId").is_none(), "{handled:?}");
+    assert_eq!(
+        by_message(&lines, "job context").at("requestId"),
+        &json!("job-2")
+    );
+}
+
+#[test]
+fn a_cancelled_request_unwinds_inside_its_context() {
+    struct Transaction;
+    impl Drop for Transaction {
+        fn drop(&mut self) {
+            tracing::warn!("rolled back");
+        }
+    }
+    let lines = run_async("info", async {
+        let request = Context::new().with_request_id("cancelled").scope(async {
+            let _tx = Transaction;
+            info!("began");
+            std::future::pending::<()>().await;
+        });
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(5), request).await;
+        assert!(timed_out.is_err());
+    });
+    assert_eq!(
+        by_message(&lines, "began").at("requestId"),
+        &json!("cancelled")
+    );
+    assert_eq!(
+        by_message(&lines, "rolled back").at("requestId"),
+        &json!("cancelled")
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use tracing::instrument::{Instrument, Instrumented};
 use tracing::Span;
 
-use super::current::{run_in, Scoped};
+use super::current::{run_in, Mode, Scoped};
 use super::Context;
 
 /// Carries the context into a future, or runs it deliberately without one.
@@ -33,16 +33,18 @@ use super::Context;
 /// ```
 pub trait InCurrentContext: Future + Sized {
     /// Returns a future that runs with the context that is current now, wherever it is polled.
-    /// With no current context, the future runs without one.
+    /// With no current context, nothing changes: the future sees whatever is current where
+    /// it is polled.
     fn in_current_context(self) -> Scoped<Self> {
-        Scoped::new(self, Context::current())
+        Scoped::new(self, current_mode())
     }
 
     /// Returns a future that runs without any context, even when polled inside one. Spans it
-    /// creates carry no context. A span created inside a request and entered by the future
-    /// still brings that request's context, as it does everywhere.
+    /// creates carry no context, and spans created in a request and entered inside it bring
+    /// none back, so a long-lived listener never keeps a finished request's id. A context
+    /// opened inside it (one per job, say) works as anywhere else.
     fn without_context(self) -> Scoped<Self> {
-        Scoped::new(self, None)
+        Scoped::new(self, Mode::Detached)
     }
 }
 
@@ -131,9 +133,14 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let ctx = Context::current();
+    let mode = current_mode();
     let span = Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| run_in(ctx, f)))
+    tokio::task::spawn_blocking(move || span.in_scope(|| run_in(&mode, f)))
+}
+
+/// The current context to carry, or nothing to change when there is none.
+fn current_mode() -> Mode {
+    Context::current().map_or(Mode::Passthrough, Mode::Context)
 }
 
 fn carry<F: Future>(future: F) -> Instrumented<Scoped<F>> {

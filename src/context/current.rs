@@ -2,7 +2,7 @@
 //! future's poll or a closure) and by entering a span that carries a context. The top frame is
 //! the current context; an event reads it in O(1), whatever the span depth.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -12,15 +12,39 @@ use pin_project_lite::pin_project;
 use super::store::Known;
 use super::{Context, Value};
 
-/// One frame: the context it makes current (`None` to run deliberately without one) and who
-/// pushed it (0 for a scope, the span's id for a span).
+/// Who pushed a frame. Scopes get a token of their own, so a scope removes exactly what it
+/// pushed (and what was pushed above it) even when a span below it exited out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// A scope that makes a context current.
+    Scope(u64),
+    /// A scope that runs deliberately without a context: spans entered inside it, even ones
+    /// created in a request, bring no context back.
+    Detached(u64),
+    /// An entered span that carries a context.
+    Span(u64),
+}
+
+/// One frame: who pushed it and the context it makes current.
 struct Frame {
-    owner: u64,
+    owner: Owner,
     ctx: Option<Context>,
 }
 
 thread_local! {
     static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// What a scope makes current.
+#[derive(Debug, Clone)]
+pub(crate) enum Mode {
+    /// This context.
+    Context(Context),
+    /// No context, and spans entered inside bring none back.
+    Detached,
+    /// Whatever is current where the future is polled: nothing is pushed.
+    Passthrough,
 }
 
 /// Calls `f` with the current context. At thread teardown, or if the stack is being changed
@@ -41,21 +65,35 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
     }
 }
 
-/// Pushes a frame and returns the depth to truncate back to.
-fn push(owner: u64, ctx: Option<Context>) -> Option<usize> {
+/// Pushes a frame; returns whether it was pushed.
+fn push(owner: Owner, ctx: Option<Context>) -> bool {
     STACK
-        .try_with(|stack| {
-            let mut stack = stack.try_borrow_mut().ok()?;
-            stack.push(Frame { owner, ctx });
-            Some(stack.len() - 1)
+        .try_with(|stack| match stack.try_borrow_mut() {
+            Ok(mut stack) => {
+                stack.push(Frame { owner, ctx });
+                true
+            }
+            Err(_) => false,
         })
-        .ok()
-        .flatten()
+        .unwrap_or(false)
 }
 
-/// Makes a span's context current while the span is entered.
+/// Makes a span's context current while the span is entered, unless the innermost scope runs
+/// without context.
 pub(crate) fn push_span(span_id: u64, ctx: Context) {
-    push(span_id, Some(ctx));
+    let _ = STACK.try_with(|stack| {
+        if let Ok(mut stack) = stack.try_borrow_mut() {
+            let detached = stack
+                .iter()
+                .rev()
+                .find(|f| !matches!(f.owner, Owner::Span(_)))
+                .is_some_and(|f| matches!(f.owner, Owner::Detached(_)));
+            stack.push(Frame {
+                owner: Owner::Span(span_id),
+                ctx: (!detached).then_some(ctx),
+            });
+        }
+    });
 }
 
 /// Removes the topmost frame pushed by the span. Spans normally exit in the reverse order of
@@ -63,38 +101,52 @@ pub(crate) fn push_span(span_id: u64, ctx: Context) {
 pub(crate) fn pop_span(span_id: u64) {
     let _ = STACK.try_with(|stack| {
         if let Ok(mut stack) = stack.try_borrow_mut() {
-            if let Some(i) = stack.iter().rposition(|f| f.owner == span_id) {
+            if let Some(i) = stack.iter().rposition(|f| f.owner == Owner::Span(span_id)) {
                 stack.remove(i);
             }
         }
     });
 }
 
-/// Truncates the stack to the depth it had when a scope was entered, also removing any frame
-/// pushed inside the scope and not removed (a span guard leaked with `mem::forget`).
-struct ScopeGuard(Option<usize>);
+/// Removes a scope's frame when the scope ends, and every frame pushed above it and not
+/// removed (a span guard leaked with `mem::forget`).
+struct ScopeGuard(Option<Owner>);
 
 impl ScopeGuard {
-    fn enter(ctx: Option<Context>) -> Self {
-        ScopeGuard(push(0, ctx))
+    fn enter(mode: &Mode) -> Self {
+        let token = NEXT_TOKEN
+            .try_with(|next| {
+                let token = next.get().wrapping_add(1);
+                next.set(token);
+                token
+            })
+            .unwrap_or(0);
+        let (owner, ctx) = match mode {
+            Mode::Context(ctx) => (Owner::Scope(token), Some(ctx.clone())),
+            Mode::Detached => (Owner::Detached(token), None),
+            Mode::Passthrough => return ScopeGuard(None),
+        };
+        ScopeGuard(push(owner, ctx).then_some(owner))
     }
 }
 
 impl Drop for ScopeGuard {
     fn drop(&mut self) {
-        if let Some(depth) = self.0 {
+        if let Some(owner) = self.0 {
             let _ = STACK.try_with(|stack| {
                 if let Ok(mut stack) = stack.try_borrow_mut() {
-                    stack.truncate(depth);
+                    if let Some(i) = stack.iter().rposition(|f| f.owner == owner) {
+                        stack.truncate(i);
+                    }
                 }
             });
         }
     }
 }
 
-/// Runs `f` with `ctx` current (`None`: with no context).
-pub(crate) fn run_in<R>(ctx: Option<Context>, f: impl FnOnce() -> R) -> R {
-    let _guard = ScopeGuard::enter(ctx);
+/// Runs `f` with what `mode` makes current.
+pub(crate) fn run_in<R>(mode: &Mode, f: impl FnOnce() -> R) -> R {
+    let _guard = ScopeGuard::enter(mode);
     f()
 }
 
@@ -104,32 +156,75 @@ pin_project! {
     /// Returned by [`Context::scope`], [`InCurrentContext::in_current_context`] and
     /// [`InCurrentContext::without_context`]. Each poll of the inner future makes the context
     /// current, and removes it again before returning, so the context follows the future
-    /// across threads of a multi-threaded runtime.
+    /// across threads of a multi-threaded runtime. Dropping the future drops the inner one
+    /// inside the context too, so what a cancelled request logs while it unwinds (a rolled
+    /// back transaction) still carries the request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tracing_ambient::{Context, Scoped};
+    ///
+    /// let scoped: Scoped<_> = Context::new().with_request_id("r1").scope(async { 7 });
+    /// assert_eq!(scoped.context().unwrap().request_id().as_deref(), Some("r1"));
+    /// ```
     ///
     /// [`InCurrentContext::in_current_context`]: crate::InCurrentContext::in_current_context
     /// [`InCurrentContext::without_context`]: crate::InCurrentContext::without_context
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
+        // `None` only once dropped or taken by `into_inner`.
         #[pin]
-        inner: F,
-        ctx: Option<Context>,
+        inner: Option<F>,
+        mode: Mode,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.inner.as_ref().get_ref().is_some() {
+                run_in(this.mode, || this.inner.set(None));
+            }
+        }
     }
 }
 
 impl<F> Scoped<F> {
-    pub(crate) fn new(inner: F, ctx: Option<Context>) -> Self {
-        Scoped { inner, ctx }
+    pub(crate) fn new(inner: F, mode: Mode) -> Self {
+        Scoped {
+            inner: Some(inner),
+            mode,
+        }
     }
 
-    /// Returns the context this future runs with, `None` if it runs without one.
+    /// Returns the context this future runs with; `None` if it runs without one, or with
+    /// whatever is current where it is polled.
+    ///
+    /// ```
+    /// use tracing_ambient::InCurrentContext;
+    ///
+    /// assert!(async {}.without_context().context().is_none());
+    /// ```
     pub fn context(&self) -> Option<&Context> {
-        self.ctx.as_ref()
+        match &self.mode {
+            Mode::Context(ctx) => Some(ctx),
+            Mode::Detached | Mode::Passthrough => None,
+        }
     }
 
     /// Returns the wrapped future.
-    pub fn into_inner(self) -> F {
+    ///
+    /// ```
+    /// use tracing_ambient::Context;
+    ///
+    /// let inner = Context::new().scope(std::future::ready(7)).into_inner();
+    /// # let _ = inner;
+    /// ```
+    pub fn into_inner(mut self) -> F {
         self.inner
+            .take()
+            .expect("the inner future is only taken once, this is a bug")
     }
 }
 
@@ -138,8 +233,11 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _guard = ScopeGuard::enter(this.ctx.clone());
-        this.inner.poll(cx)
+        let _guard = ScopeGuard::enter(this.mode);
+        this.inner
+            .as_pin_mut()
+            .expect("the inner future is there until drop, this is a bug")
+            .poll(cx)
     }
 }
 
@@ -179,7 +277,7 @@ impl Context {
     /// # }
     /// ```
     pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
-        Scoped::new(future, Some(self))
+        Scoped::new(future, Mode::Context(self))
     }
 
     /// Runs `f` with this context current, on this thread. Use it to carry a context into a
@@ -203,7 +301,7 @@ impl Context {
     /// });
     /// ```
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        run_in(Some(self.clone()), f)
+        run_in(&Mode::Context(self.clone()), f)
     }
 }
 
@@ -292,7 +390,10 @@ mod tests {
         outer.in_scope(|| {
             inner.in_scope(|| assert_eq!(request_id().as_deref(), Some("inner")));
             assert_eq!(request_id().as_deref(), Some("outer"));
-            run_in(None, || assert_eq!(request_id(), None));
+            run_in(&Mode::Detached, || assert_eq!(request_id(), None));
+            run_in(&Mode::Passthrough, || {
+                assert_eq!(request_id().as_deref(), Some("outer"))
+            });
         });
         assert_eq!(request_id(), None);
     }
@@ -302,6 +403,27 @@ mod tests {
         let ctx = Context::new().with_request_id("scope");
         ctx.in_scope(|| push_span(7, Context::new().with_request_id("leaked")));
         assert_eq!(request_id(), None);
+    }
+
+    #[test]
+    fn a_span_exiting_inside_a_later_scope_does_not_strand_the_scope() {
+        push_span(1, Context::new().with_request_id("span"));
+        Context::new().with_request_id("A").in_scope(|| pop_span(1));
+        assert_eq!(request_id(), None, "no frame is left behind");
+    }
+
+    #[test]
+    fn spans_bring_no_context_back_inside_a_detached_scope() {
+        run_in(&Mode::Detached, || {
+            push_span(3, Context::new().with_request_id("old request"));
+            assert_eq!(request_id(), None);
+            Context::new().with_request_id("job").in_scope(|| {
+                push_span(4, Context::new().with_request_id("job span"));
+                assert_eq!(request_id().as_deref(), Some("job span"));
+                pop_span(4);
+            });
+            pop_span(3);
+        });
     }
 
     #[test]

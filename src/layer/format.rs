@@ -13,7 +13,7 @@ use super::line::{bloom_bit, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
 use crate::json::{self, hash_key, Key};
-use crate::schema::{KeyCase, Schema};
+use crate::schema::KeyCase;
 
 /// The prefix of a context key that loses to a core key.
 const CONTEXT_RENAME: &str = "context.";
@@ -66,23 +66,28 @@ impl<'a> LineWriter<'a> {
         &self.line.bytes
     }
 
-    fn schema(&self) -> &Schema {
-        &self.prepared.settings.schema
-    }
-
     /// Opens the line: `{"timestamp":…,"level":…` and the message, if the event has one.
-    pub(crate) fn core(&mut self, now: std::time::SystemTime, level: &Level, event: &Event<'_>) {
-        let schema = *self.schema();
+    /// Returns the index of the field written as the message.
+    pub(crate) fn core(
+        &mut self,
+        now: std::time::SystemTime,
+        level: &Level,
+        event: &Event<'_>,
+    ) -> Option<usize> {
+        let keys = &self.prepared.keys;
         self.line.bytes.push(b'{');
-        json::write_key(&mut self.line.bytes, schema.timestamp);
+        self.line.bytes.extend_from_slice(keys.timestamp.fragment());
         self.line.write_timestamp(now);
         self.line.bytes.push(b',');
-        json::write_key(&mut self.line.bytes, schema.level);
+        self.line.bytes.extend_from_slice(keys.level.fragment());
         self.line.bytes.extend_from_slice(level_json(level));
-        event.record(&mut MessageVisitor {
+        let mut visitor = MessageVisitor {
             out: &mut self.line.bytes,
-            key: schema.message,
-        });
+            key: &keys.message,
+            written: None,
+        };
+        event.record(&mut visitor);
+        visitor.written
     }
 
     /// Writes the context's entries: the well-known keys, then the extra keys.
@@ -115,48 +120,48 @@ impl<'a> LineWriter<'a> {
     /// These are reserved, so no earlier key can have taken them.
     pub(crate) fn layer_keys(&mut self, meta: &Metadata<'_>, span_name: Option<&str>) {
         let settings = self.prepared.settings;
-        let schema = settings.schema;
+        let keys = &self.prepared.keys;
         let out = &mut self.line.bytes;
-        if settings.target {
+        /// Writes `,"key":` and hands the buffer on for the value.
+        fn key<'o>(out: &'o mut Vec<u8>, key: &Key) -> &'o mut Vec<u8> {
             out.push(b',');
-            json::write_key(out, schema.target);
-            json::write_str(out, meta.target());
+            out.extend_from_slice(key.fragment());
+            out
         }
-        if settings.file {
-            if let Some(file) = meta.file() {
-                out.push(b',');
-                json::write_key(out, schema.file);
-                json::write_str(out, file);
-            }
+        if settings.target {
+            json::write_str(key(out, &keys.target), meta.target());
         }
-        if settings.line_number {
-            if let Some(line) = meta.line() {
-                out.push(b',');
-                json::write_key(out, schema.line);
-                json::write_u64(out, line.into());
-            }
+        if let (true, Some(file)) = (settings.file, meta.file()) {
+            json::write_str(key(out, &keys.file), file);
+        }
+        if let (true, Some(line)) = (settings.line_number, meta.line()) {
+            json::write_u64(key(out, &keys.line), line.into());
         }
         if settings.thread_name {
             if let Some(name) = std::thread::current().name() {
-                out.push(b',');
-                json::write_key(out, schema.thread_name);
-                json::write_str(out, name);
+                json::write_str(key(out, &keys.thread_name), name);
             }
         }
         if let Some(name) = span_name {
-            out.push(b',');
-            json::write_key(out, schema.span_name);
-            json::write_str(out, name);
+            json::write_str(key(out, &keys.span_name), name);
         }
         out.extend_from_slice(&self.prepared.static_json);
     }
 
     /// Writes the event's fields, all but the message. Fields of events from the `log` crate
     /// (`log.target`, `log.file`, …) are skipped: they are written as target, file and line.
-    pub(crate) fn fields(&mut self, event: &Event<'_>, from_log: bool) {
+    /// The field written as the message (`message_field`) is skipped; any other field named
+    /// `message` is renamed like any field that collides.
+    pub(crate) fn fields(
+        &mut self,
+        event: &Event<'_>,
+        from_log: bool,
+        message_field: Option<usize>,
+    ) {
         event.record(&mut FieldVisitor {
             writer: self,
             skip_log_fields: from_log,
+            message_field,
         });
     }
 
@@ -237,20 +242,42 @@ fn level_json(level: &Level) -> &'static [u8] {
     }
 }
 
-/// Writes the `message` field, whatever its type, as a string.
+/// Writes the first field named `message`, whatever its type, as a string.
 struct MessageVisitor<'a> {
     out: &'a mut Vec<u8>,
-    key: &'static str,
+    key: &'a Key,
+    /// The index of the field written, once one is.
+    written: Option<usize>,
 }
 
 impl MessageVisitor<'_> {
-    fn write(&mut self, field: &Field, args: fmt::Arguments<'_>) {
-        if field.name() == "message" {
-            self.out.push(b',');
-            json::write_key(self.out, self.key);
+    /// Writes the key and returns `true` if `field` is the message.
+    fn key(&mut self, field: &Field) -> bool {
+        if self.written.is_some() || field.name() != "message" {
+            return false;
+        }
+        self.written = Some(field.index());
+        self.out.push(b',');
+        self.out.extend_from_slice(self.key.fragment());
+        true
+    }
+}
+
+impl Visit for MessageVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.key(field) {
+            json::write_str(self.out, value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.key(field) {
             let start = self.out.len();
             let out = &mut *self.out;
-            if catch_unwind(AssertUnwindSafe(|| json::write_fmt_str(out, args))).is_err() {
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                json::write_fmt_str(out, format_args!("{value:?}"))
+            }));
+            if written.is_err() {
                 self.out.truncate(start);
                 json::write_str(self.out, PANICKED);
             }
@@ -258,31 +285,20 @@ impl MessageVisitor<'_> {
     }
 }
 
-impl Visit for MessageVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.out.push(b',');
-            json::write_key(self.out, self.key);
-            json::write_str(self.out, value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.write(field, format_args!("{value:?}"));
-    }
-}
-
 /// Writes every field but the message, each value in its JSON type.
 struct FieldVisitor<'w, 'a> {
     writer: &'w mut LineWriter<'a>,
     skip_log_fields: bool,
+    message_field: Option<usize>,
 }
 
 impl FieldVisitor<'_, '_> {
     /// Writes the key of `field` and returns `true`, or returns `false` for a skipped field.
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
-        if name == "message" || (self.skip_log_fields && name.starts_with("log.")) {
+        if Some(field.index()) == self.message_field
+            || (self.skip_log_fields && name.starts_with("log."))
+        {
             return false;
         }
         self.writer.key(name, "", FIELD_RENAME);

@@ -5,6 +5,7 @@ mod errors;
 mod format;
 mod line;
 
+use std::cell::Cell;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::SystemTime;
@@ -60,7 +61,15 @@ use format::{LineWriter, Reserved};
 /// value). The core keys and the layer's own keys win, then the context keys, then the event's
 /// fields. A key that loses is renamed, never dropped: a context key gets the prefix `context.`
 /// and an event field the prefix `fields.`, repeated until the key is unique. So
-/// `info!(requestId = "x", "..")` inside a request writes `"fields.requestId":"x"`.
+/// `info!(requestId = "x", "..")` inside a request writes `"fields.requestId":"x"`. The same
+/// holds for a schema that names two keys alike (the later one is renamed `fields.<key>`), and
+/// for an event with two `message` fields (the first is the message).
+///
+/// # Context
+///
+/// The context written is the current one (see [`Context::current`](crate::Context::current)),
+/// or, for an event with an explicit parent (`info!(parent: &span, ..)`), the one that span
+/// carries.
 ///
 /// # Values
 ///
@@ -124,6 +133,8 @@ impl Default for Settings {
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub(crate) settings: Settings,
+    /// The layer's own keys, made unique, escaped and hashed.
+    pub(crate) keys: LayerKeys,
     /// The static fields as `,"key":value…`, ready to copy.
     pub(crate) static_json: Box<[u8]>,
     pub(crate) reserved: Reserved,
@@ -133,39 +144,55 @@ pub(crate) struct Prepared {
     pub(crate) promote: Vec<Box<str>>,
 }
 
+/// The keys the layer writes itself, in the order it writes them.
+#[derive(Debug)]
+pub(crate) struct LayerKeys {
+    pub(crate) timestamp: json::Key,
+    pub(crate) level: json::Key,
+    pub(crate) message: json::Key,
+    pub(crate) target: json::Key,
+    pub(crate) file: json::Key,
+    pub(crate) line: json::Key,
+    pub(crate) thread_name: json::Key,
+    pub(crate) span_name: json::Key,
+}
+
 impl Prepared {
     fn new(settings: Settings, statics: &[(Box<str>, Value)], promote: Vec<Box<str>>) -> Self {
         let schema = settings.schema;
         let mut reserved = Reserved::default();
-        let mut layer_keys = vec![schema.timestamp, schema.level, schema.message];
-        for (on, key) in [
-            (settings.target, schema.target),
-            (settings.file, schema.file),
-            (settings.line_number, schema.line),
-            (settings.thread_name, schema.thread_name),
-            (settings.span_name, schema.span_name),
-        ] {
+        // Each key the layer writes is reserved in the order it is written; one that a schema
+        // names like an earlier one (or a static field named like a core key) is renamed as an
+        // event field would be, so no line has a key twice.
+        let mut reserve = |name: &str, on: bool| {
+            let mut name = name.to_owned();
+            while on && reserved.contains(&name) {
+                name.insert_str(0, "fields.");
+            }
             if on {
-                layer_keys.push(key);
+                reserved.insert(&name);
             }
-        }
-        for key in layer_keys {
-            reserved.insert(key);
-        }
-        // A static field that collides with a core key is renamed like an event field.
+            json::Key::new(&name)
+        };
+        let keys = LayerKeys {
+            timestamp: reserve(schema.timestamp, true),
+            level: reserve(schema.level, true),
+            message: reserve(schema.message, true),
+            target: reserve(schema.target, settings.target),
+            file: reserve(schema.file, settings.file),
+            line: reserve(schema.line, settings.line_number),
+            thread_name: reserve(schema.thread_name, settings.thread_name),
+            span_name: reserve(schema.span_name, settings.span_name),
+        };
         let mut static_json = Vec::new();
-        for (key, value) in statics {
-            let mut key = key.to_string();
-            while reserved.contains(&key) {
-                key.insert_str(0, "fields.");
-            }
-            reserved.insert(&key);
+        for (name, value) in statics {
             static_json.push(b',');
-            json::write_key(&mut static_json, &key);
+            static_json.extend_from_slice(reserve(name, true).fragment());
             value.write_json(&mut static_json);
         }
         Prepared {
             settings,
+            keys,
             static_json: static_json.into_boxed_slice(),
             reserved,
             known_keys: [
@@ -406,7 +433,15 @@ where
     }
 
     /// Writes one finished line, counting a failure or a panicking writer.
+    ///
+    /// A line logged from inside the writer itself (a writer that logs, or the panic hook while
+    /// the writer panics with its lock held) goes to stderr instead: writing it to the writer
+    /// could deadlock on that lock.
     fn write_line(&self, meta: &tracing::Metadata<'_>, bytes: &[u8]) {
+        let Some(_writing) = WritingGuard::enter() else {
+            let _ = io::stderr().write_all(bytes);
+            return;
+        };
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.make_writer.make_writer_for(meta).write_all(bytes)
         }));
@@ -420,6 +455,29 @@ where
                 .errors
                 .record(report, format_args!("the log writer panicked")),
         }
+    }
+}
+
+thread_local! {
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks this thread as inside a writer call until dropped.
+struct WritingGuard;
+
+impl WritingGuard {
+    /// Returns `None` if this thread is already inside a writer call (or being torn down).
+    fn enter() -> Option<Self> {
+        WRITING
+            .try_with(|writing| !writing.replace(true))
+            .unwrap_or(false)
+            .then_some(WritingGuard)
+    }
+}
+
+impl Drop for WritingGuard {
+    fn drop(&mut self) {
+        let _ = WRITING.try_with(|writing| writing.set(false));
     }
 }
 
@@ -473,7 +531,7 @@ where
         let now = (settings.clock)();
         line::with_line(|line| {
             let mut writer = LineWriter::new(line, &self.prepared);
-            writer.core(now, meta.level(), event);
+            let message_field = writer.core(now, meta.level(), event);
             // An event with an explicit parent (`info!(parent: &span, ..)`) belongs to the
             // parent's request, wherever it is logged from.
             match event.parent() {
@@ -494,7 +552,7 @@ where
                 None
             };
             writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
-            writer.fields(event, from_log);
+            writer.fields(event, from_log, message_field);
             writer.finish();
             self.write_line(meta, writer.into_bytes());
         });
