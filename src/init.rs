@@ -186,6 +186,12 @@ fn payload_message(payload: &(dyn Any + Send)) -> &str {
 ///
 /// Keep it alive for as long as the program logs, usually by binding it in `main`. Beware
 /// `let _ = tracing_ambient::init();`: `_` drops the guard at once. Write `let _guard = …`.
+///
+/// ```
+/// let guard = tracing_ambient::init();
+/// tracing::info!("last words");
+/// drop(guard); // flushed here, or after two seconds at the most
+/// ```
 #[must_use = "dropping the guard flushes at once; bind it with `let _guard = …`"]
 pub struct Guard {
     flush: Option<Box<dyn FnOnce() -> io::Result<()> + Send>>,
@@ -217,6 +223,12 @@ impl Drop for Guard {
 }
 
 /// The error of [`try_init`]: a global subscriber or a `log` logger was already installed.
+///
+/// ```
+/// tracing::subscriber::set_global_default(tracing_subscriber::registry()).unwrap();
+/// let err = tracing_ambient::try_init().unwrap_err();
+/// assert_eq!(err.to_string(), "a global tracing subscriber is already installed");
+/// ```
 #[derive(Debug)]
 pub struct InitError(Kind);
 

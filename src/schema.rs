@@ -41,6 +41,13 @@ pub struct Schema {
 ///
 /// Extra keys are stored in snake case (`tenantId` and `tenant_id` are the same key), and
 /// written in the case the schema asks for.
+///
+/// ```
+/// use tracing_ambient::{JsonLayer, KeyCase, Schema};
+///
+/// let layer = JsonLayer::stdout().schema(Schema::DEFAULT.with_extra_keys(KeyCase::Snake));
+/// # drop(layer);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyCase {
@@ -74,6 +81,11 @@ impl Schema {
     };
 
     /// Sets the key of the timestamp. Defaults to `timestamp`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_timestamp_key("@timestamp");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_timestamp_key(self, key: &'static str) -> Self {
         Self {
             timestamp: key,
@@ -82,11 +94,21 @@ impl Schema {
     }
 
     /// Sets the key of the level. Defaults to `level`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_level_key("log.level");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_level_key(self, key: &'static str) -> Self {
         Self { level: key, ..self }
     }
 
     /// Sets the key of the message. Defaults to `message`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_message_key("msg");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_message_key(self, key: &'static str) -> Self {
         Self {
             message: key,
@@ -95,6 +117,11 @@ impl Schema {
     }
 
     /// Sets the key of the request id. Defaults to `requestId`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_request_id_key("request_id");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_request_id_key(self, key: &'static str) -> Self {
         Self {
             request_id: key,
@@ -103,6 +130,11 @@ impl Schema {
     }
 
     /// Sets the key of the user id. Defaults to `userId`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_user_id_key("user_id");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_user_id_key(self, key: &'static str) -> Self {
         Self {
             user_id: key,
@@ -111,6 +143,11 @@ impl Schema {
     }
 
     /// Sets the key of the trace id. Defaults to `traceId`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_trace_id_key("trace.id");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_trace_id_key(self, key: &'static str) -> Self {
         Self {
             trace_id: key,
@@ -119,6 +156,11 @@ impl Schema {
     }
 
     /// Sets the key of the span id. Defaults to `spanId`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_span_id_key("span.id");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_span_id_key(self, key: &'static str) -> Self {
         Self {
             span_id: key,
@@ -127,6 +169,11 @@ impl Schema {
     }
 
     /// Sets the key of the event's target. Defaults to `target`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_target_key("logger");
+    /// # let _ = schema;
+    /// ```
     pub const fn with_target_key(self, key: &'static str) -> Self {
         Self {
             target: key,
@@ -135,6 +182,13 @@ impl Schema {
     }
 
     /// Sets how extra context keys are written. Defaults to [`KeyCase::Camel`].
+    ///
+    /// ```
+    /// use tracing_ambient::{KeyCase, Schema};
+    ///
+    /// let schema = Schema::DEFAULT.with_extra_keys(KeyCase::Snake); // tenant_id, not tenantId
+    /// # let _ = schema;
+    /// ```
     pub const fn with_extra_keys(self, case: KeyCase) -> Self {
         Self {
             extra_keys: case,

@@ -91,6 +91,10 @@ async fn valid_traceparents_are_continued_with_a_new_span() {
         format!(" 00-{TRACE}-{PARENT}-01\t"),
         format!("cc-{TRACE}-{PARENT}-01"),
         format!("cc-{TRACE}-{PARENT}-01-what-the-future-will-be-like"),
+        // Flags this version does not define are accepted, and not passed on (W3C: set them
+        // to zero).
+        format!("00-{TRACE}-{PARENT}-ff"),
+        format!("00-{TRACE}-{PARENT}-fe"),
     ];
     for (i, value) in valid.iter().enumerate() {
         let seen = request(
@@ -106,7 +110,7 @@ async fn valid_traceparents_are_continued_with_a_new_span() {
         assert_eq!(seen.trace_id, TRACE, "{value:?}");
         assert!(is_hex(&seen.span_id, 16));
         assert_ne!(seen.span_id, PARENT);
-        let flags = if value.trim().ends_with("-00") {
+        let flags = if value.trim().ends_with("-00") || value.ends_with("-fe") {
             "00"
         } else {
             "01"

@@ -75,6 +75,55 @@ fn dropping_the_guard_flushes() {
     assert_eq!(lines[0].at("service"), &json!("shop"));
 }
 
+/// Under `init()`, with the filter from the test's `RUST_LOG`: a `warn!` in a task that only
+/// an info span (of another target) carries to its request, and a panic.
+#[test]
+fn child_filtered() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let _guard = tracing_ambient::init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    runtime.block_on(Context::new().with_request_id("filtered").scope(async {
+        use tracing::Instrument;
+        let span = tracing::info_span!(target: "dependency", "work");
+        tokio::spawn(async { tracing::warn!("warned in a bare task") }.instrument(span))
+            .await
+            .unwrap();
+        tracing::info!("info from the test crate");
+        let panicked = std::panic::catch_unwind(|| panic!("filtered panic"));
+        assert!(panicked.is_err());
+    }));
+}
+
+#[test]
+fn init_keeps_the_context_under_level_and_target_filters() {
+    for (rust_log, info_written) in [("warn", false), ("init=debug", true)] {
+        let stdout = run_child(
+            "child_filtered",
+            &[("RUST_LOG", rust_log), ("RUST_BACKTRACE", "0")],
+        );
+        let lines = log_lines(&stdout);
+        let messages: Vec<_> = lines.iter().filter_map(|l| l.str("message")).collect();
+        let mut expected = vec!["warned in a bare task"];
+        if info_written {
+            expected.push("info from the test crate");
+        }
+        expected.push("filtered panic");
+        assert_eq!(messages, expected, "RUST_LOG={rust_log}");
+        for line in &lines {
+            assert_eq!(
+                line.at("requestId"),
+                &json!("filtered"),
+                "RUST_LOG={rust_log}: {line:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn init_installs_everything() {
     let stdout = run_child("child", &[("RUST_BACKTRACE", "0")]);

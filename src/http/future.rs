@@ -20,6 +20,21 @@ pin_project! {
     ///
     /// When the inner service fails, or when this future is dropped before it completes, the
     /// access hook runs at once.
+    ///
+    /// ```
+    /// use tower::{Service, ServiceExt};
+    /// use tower_layer::Layer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let handler = tower::service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+    /// });
+    /// let mut service = tracing_ambient::http::RequestContextLayer::new().layer(handler);
+    /// let future: tracing_ambient::http::ResponseFuture<_> =
+    ///     service.ready().await.unwrap().call(http::Request::new(()));
+    /// assert!(future.await.unwrap().headers().contains_key("x-request-id"));
+    /// # }
+    /// ```
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Scoped<F>,

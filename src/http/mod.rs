@@ -124,16 +124,28 @@ pub use self::{
 };
 
 /// The default request id header, `x-request-id`.
+///
+/// ```
+/// assert_eq!(tracing_ambient::http::X_REQUEST_ID, "x-request-id");
+/// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-request-id");
 
 /// The W3C `traceparent` header.
+///
+/// ```
+/// assert_eq!(tracing_ambient::http::TRACEPARENT, "traceparent");
+/// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("traceparent");
 
 /// The W3C `tracestate` header.
+///
+/// ```
+/// assert_eq!(tracing_ambient::http::TRACESTATE, "tracestate");
+/// ```
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACESTATE: ::http::HeaderName = ::http::HeaderName::from_static("tracestate");

@@ -1,43 +1,30 @@
 //! Random ids for traces, spans and generated request ids.
 //!
-//! Ids need to be unique and hard to guess across processes, not secret: a trace id travels in
-//! plain headers. So each thread runs SplitMix64 (a 64-bit state, one add and three
-//! multiply-xorshifts per value), seeded from std's `RandomState`, whose keys come from the
-//! operating system's random source once per thread. This costs no dependency and no system
-//! call per id, unlike `rand` or `getrandom`.
+//! An id that a client sees (a generated `x-request-id` on the response, a trace id) must not
+//! let it guess the next ones: it could then send another request's id as its own and mix its
+//! lines into that request's. So each value is a keyed hash, SipHash-1-3 from std's
+//! `RandomState`, of a per-thread counter: a pseudo-random function whose 128-bit key comes
+//! from the operating system's random source once per thread. Without the key, outputs say
+//! nothing about other outputs. This costs no dependency and no system call per id.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 thread_local! {
-    static STATE: Cell<u64> = Cell::new(seed());
-}
-
-fn seed() -> u64 {
-    // Each `RandomState` has fresh keys; hashing the time as well keeps two threads apart even
-    // if they were handed the same keys.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    RandomState::new().hash_one(nanos)
+    static KEYED: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
 }
 
 /// Returns the next random `u64` of this thread.
 pub(crate) fn next_u64() -> u64 {
-    let state = STATE
-        .try_with(|s| {
-            let next = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
-            s.set(next);
-            next
+    KEYED
+        .try_with(|(key, counter)| {
+            let n = counter.get().wrapping_add(1);
+            counter.set(n);
+            key.hash_one(n)
         })
-        // At thread teardown: a fresh seed is as good.
-        .unwrap_or_else(|_| seed());
-    let mut z = state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+        // At thread teardown: a fresh key is as good.
+        .unwrap_or_else(|_| RandomState::new().hash_one(0u64))
 }
 
 /// Fills `out` with random bytes, never all zeros (an all-zero id is invalid in trace context).

@@ -168,7 +168,8 @@ fn trace_context(headers: &HeaderMap, ctx: &Context) {
         Some(tp) => {
             let parts = headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes());
             let info = TraceInfo {
-                flags: tp.flags(),
+                // Only `sampled` is defined; the spec says to pass the other bits on as zero.
+                flags: tp.flags() & SAMPLED,
                 parent_id: Some(tp.parent_id()),
                 tracestate: TraceState::parse_parts(parts).ok(),
             };

@@ -25,6 +25,19 @@ pub struct ErrorCounter(Arc<AtomicUsize>);
 
 impl ErrorCounter {
     /// Returns how many lines could not be written so far.
+    ///
+    /// ```
+    /// use tracing_ambient::JsonLayer;
+    /// use tracing_subscriber::prelude::*;
+    ///
+    /// let layer = JsonLayer::new(|| std::io::Cursor::new([0u8; 0])) // a full disk
+    ///     .with_error_reporting(false);
+    /// let errors = layer.error_counter();
+    /// tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+    ///     tracing::info!("lost");
+    /// });
+    /// assert_eq!(errors.dropped_lines(), 1);
+    /// ```
     pub fn dropped_lines(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
