@@ -31,8 +31,9 @@
 //! A [`Context`] is one store shared by every task and span of a request. [`Context::scope`]
 //! makes it current around a future, [`Context::in_scope`] around a closure. Spans created
 //! while it is current carry it, so `.instrument(span)`, `#[instrument]` and
-//! `span.in_scope(..)` on another thread bring it back. Level filtering cannot strip it: a
-//! disabled span carries nothing, but the scope around the request still does.
+//! `span.in_scope(..)` on another thread bring it back. Level filtering cannot strip it when
+//! the filter sits on the layer inside [`KeepSpans`], as [`init`] puts it: spans are then
+//! never disabled, and only events are filtered.
 //!
 //! Rust loses the context where it loses the span: `tokio::spawn`, `spawn_blocking`, threads.
 //! Carry it with [`spawn`], [`spawn_blocking`], [`InCurrentContext::in_current_context`], or

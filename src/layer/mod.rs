@@ -29,12 +29,14 @@ use format::{LineWriter, Reserved};
 /// # Examples
 ///
 /// ```
-/// use tracing_ambient::{Context, JsonLayer};
+/// use tracing_ambient::{Context, JsonLayer, KeepSpans};
 /// use tracing_subscriber::prelude::*;
 ///
-/// let subscriber = tracing_subscriber::registry()
-///     .with(tracing_subscriber::EnvFilter::new("info"))
-///     .with(JsonLayer::new(std::io::stdout).static_field("service", "shop"));
+/// let subscriber = tracing_subscriber::registry().with(
+///     JsonLayer::new(std::io::stdout)
+///         .static_field("service", "shop")
+///         .with_filter(KeepSpans::new(tracing_subscriber::EnvFilter::new("info"))),
+/// );
 ///
 /// tracing::subscriber::with_default(subscriber, || {
 ///     Context::new().with_request_id("r1").in_scope(|| {
