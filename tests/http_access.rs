@@ -313,3 +313,45 @@ async fn tower_http_request_id_agrees_inside_and_outside() {
         reply.body
     );
 }
+
+#[cfg(feature = "tower-http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_http_request_id_extension_is_taken_and_provided() {
+    let client = client();
+
+    // An outer tower-http layer under another header name: its extension is the id.
+    let outside = Router::new()
+        .route(
+            "/",
+            get(|| async { tracing_ambient::request_id().unwrap() }),
+        )
+        .layer(RequestContextLayer::new())
+        .layer(SetRequestIdLayer::new(
+            http::HeaderName::from_static("x-correlation-id"),
+            MakeRequestUuid,
+        ));
+    let addr = serve(outside).await;
+    let reply = send(&client, addr, "/", &[]).await;
+    assert_eq!(reply.headers["x-request-id"], reply.body.as_str());
+    assert_eq!(
+        &reply.body[14..15],
+        "4",
+        "tower-http's UUID v4: {}",
+        reply.body
+    );
+
+    // This layer alone: handlers extracting tower-http's extension get the id of the lines.
+    let alone = Router::new()
+        .route(
+            "/",
+            get(
+                |Extension(id): Extension<tower_http::request_id::RequestId>| async move {
+                    id.header_value().to_str().unwrap().to_owned()
+                },
+            ),
+        )
+        .layer(RequestContextLayer::new());
+    let addr = serve(alone).await;
+    let reply = send(&client, addr, "/", &[("x-request-id", b"ext-1")]).await;
+    assert_eq!(reply.body, "ext-1");
+}

@@ -408,3 +408,34 @@ fn schema_keys_that_collide_are_renamed() {
     assert_eq!(line.at("fields.message"), &json!("line_shape"));
     assert_eq!(line.at("context.message"), &json!("r1"));
 }
+
+#[test]
+fn redacted_fields_and_context_keys_are_never_written() {
+    struct Secret;
+    impl fmt::Debug for Secret {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("a redacted value is never formatted")
+        }
+    }
+    let lines = capture_with(
+        |l| {
+            l.redact_field("password")
+                .redact_field("apiToken")
+                .redact_field("userId")
+        },
+        || {
+            Context::new()
+                .with_request_id("r1")
+                .with_user_id(42)
+                .with("api_token", "t0k3n")
+                .in_scope(|| info!(password = ?Secret, apiToken = "x", order_id = 7, "login"));
+        },
+    );
+    let line = &lines[0];
+    assert_eq!(line.at("password"), &json!("[REDACTED]"));
+    assert_eq!(line.at("fields.apiToken"), &json!("[REDACTED]"));
+    assert_eq!(line.at("apiToken"), &json!("[REDACTED]"));
+    assert_eq!(line.at("userId"), &json!("[REDACTED]"));
+    assert_eq!(line.at("requestId"), &json!("r1"));
+    assert_eq!(line.at("order_id"), &json!(7));
+}

@@ -111,8 +111,17 @@ impl<S> RequestContext<S> {
     /// the context, the request header and the request extensions.
     fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<RequestId> {
         let header = &self.config.header;
+        #[cfg(feature = "tower-http")]
+        let from_extension = parts
+            .extensions
+            .get::<tower_http::request_id::RequestId>()
+            .and_then(|id| RequestId::try_from(id.header_value()).ok());
+        #[cfg(not(feature = "tower-http"))]
+        let from_extension: Option<RequestId> = None;
         let mut values = parts.headers.get_all(header).iter();
         let id = match (values.next(), values.next()) {
+            // An id an outer tower-http layer set (under any header name) is already present.
+            _ if from_extension.is_some() => from_extension,
             (Some(value), None) => match RequestId::try_from(value) {
                 Ok(id) => Some(id),
                 Err(_) => {
@@ -141,6 +150,10 @@ impl<S> RequestContext<S> {
             // the lines carry.
             parts.headers.insert(header.clone(), id.to_header_value());
             parts.extensions.insert(id.clone());
+            #[cfg(feature = "tower-http")]
+            parts
+                .extensions
+                .insert(tower_http::request_id::RequestId::new(id.to_header_value()));
         }
         id
     }

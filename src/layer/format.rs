@@ -21,6 +21,8 @@ const CONTEXT_RENAME: &str = "context.";
 const FIELD_RENAME: &str = "fields.";
 /// Written in place of a value whose `Debug` or `Display` impl panicked.
 const PANICKED: &str = "<panicked while formatting>";
+/// Written in place of a redacted value.
+const REDACTED: &[u8] = b"\"[REDACTED]\"";
 
 /// Keys no context key or event field may take: the core keys and the layer's own keys.
 #[derive(Debug, Default)]
@@ -103,7 +105,7 @@ impl<'a> LineWriter<'a> {
                     Known::SpanId => schema.span_id,
                 };
                 self.prepared_key(&prepared.known_keys[known as usize], name);
-                self.line.bytes.extend_from_slice(&slot.json);
+                self.context_value(known.snake_name(), &slot.json);
             }
         }
         for extra in &entries.extras {
@@ -112,8 +114,19 @@ impl<'a> LineWriter<'a> {
                 KeyCase::Snake => (&extra.snake_key, &*extra.snake),
             };
             self.prepared_key(key, name);
-            self.line.bytes.extend_from_slice(&extra.slot.json);
+            self.context_value(&extra.snake, &extra.slot.json);
         }
+    }
+
+    /// Writes a context value, or `"[REDACTED]"` for a redacted key.
+    #[inline]
+    fn context_value(&mut self, snake_name: &str, json: &[u8]) {
+        let value = if self.prepared.redacts(snake_name) {
+            REDACTED
+        } else {
+            json
+        };
+        self.line.bytes.extend_from_slice(value);
     }
 
     /// Writes the layer's own keys: target, file, line, thread name, span name, static fields.
@@ -293,7 +306,9 @@ struct FieldVisitor<'w, 'a> {
 }
 
 impl FieldVisitor<'_, '_> {
-    /// Writes the key of `field` and returns `true`, or returns `false` for a skipped field.
+    /// Writes the key of `field` and returns `true` if the value is to be written: `false`
+    /// for a skipped field, and for a redacted one, whose value is written here as
+    /// `"[REDACTED]"` (so its `Debug` or `Display` impl never runs).
     fn key(&mut self, field: &Field) -> bool {
         let name = field.name();
         if Some(field.index()) == self.message_field
@@ -302,6 +317,10 @@ impl FieldVisitor<'_, '_> {
             return false;
         }
         self.writer.key(name, "", FIELD_RENAME);
+        if self.writer.prepared.redacts(name) {
+            self.writer.line.bytes.extend_from_slice(REDACTED);
+            return false;
+        }
         true
     }
 }

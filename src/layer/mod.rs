@@ -144,6 +144,16 @@ pub(crate) struct Prepared {
     pub(crate) known_keys: [json::Key; 4],
     /// Span fields to set in the context, in snake case.
     pub(crate) promote: Vec<Box<str>>,
+    /// Field and context key names whose values are not written, as given and in snake case.
+    pub(crate) redact: Vec<Box<str>>,
+}
+
+impl Prepared {
+    /// Whether the value of a field or context key of this name is redacted.
+    #[inline]
+    pub(crate) fn redacts(&self, name: &str) -> bool {
+        !self.redact.is_empty() && self.redact.iter().any(|r| **r == *name)
+    }
 }
 
 /// The keys the layer writes itself, in the order it writes them.
@@ -160,7 +170,12 @@ pub(crate) struct LayerKeys {
 }
 
 impl Prepared {
-    fn new(settings: Settings, statics: &[(Box<str>, Value)], promote: Vec<Box<str>>) -> Self {
+    fn new(
+        settings: Settings,
+        statics: &[(Box<str>, Value)],
+        promote: Vec<Box<str>>,
+        redact: Vec<Box<str>>,
+    ) -> Self {
         let schema = settings.schema;
         let mut reserved = Reserved::default();
         // Each key the layer writes is reserved in the order it is written; one that a schema
@@ -204,6 +219,7 @@ impl Prepared {
                 json::Key::new(schema.span_id),
             ],
             promote,
+            redact,
         }
     }
 }
@@ -243,7 +259,7 @@ where
     pub fn new(make_writer: W) -> Self {
         JsonLayer {
             make_writer,
-            prepared: Prepared::new(Settings::default(), &[], Vec::new()),
+            prepared: Prepared::new(Settings::default(), &[], Vec::new(), Vec::new()),
             statics: Vec::new(),
             errors: ErrorCounter::default(),
         }
@@ -402,6 +418,31 @@ where
         self.settings(settings)
     }
 
+    /// Redacts a field: the value of every event field and context key of this name is
+    /// written as `"[REDACTED]"`, and its `Debug` or `Display` impl never runs. A context key
+    /// matches in any case (`userId` redacts `user_id`); an event field matches its name as
+    /// written, or its snake-case form. Defaults to none.
+    ///
+    /// ```
+    /// use tracing_ambient::JsonLayer;
+    ///
+    /// let layer = JsonLayer::stdout()
+    ///     .redact_field("password")
+    ///     .redact_field("user_id"); // e.g. where user ids count as personal data
+    /// # drop(layer);
+    /// ```
+    pub fn redact_field(mut self, name: &str) -> Self {
+        let snake: Box<str> = to_snake_case(name).into();
+        let mut redact = std::mem::take(&mut self.prepared.redact);
+        redact.push(name.into());
+        if *snake != *name {
+            redact.push(snake);
+        }
+        self.prepared.redact = redact;
+        let settings = self.prepared.settings;
+        self.settings(settings)
+    }
+
     /// Returns the layer's writer.
     pub(crate) fn make_writer(&self) -> &W {
         &self.make_writer
@@ -430,7 +471,8 @@ where
     /// Rebuilds what the event path reads from the new settings.
     fn settings(mut self, settings: Settings) -> Self {
         let promote = std::mem::take(&mut self.prepared.promote);
-        let prepared = Prepared::new(settings, &self.statics, promote);
+        let redact = std::mem::take(&mut self.prepared.redact);
+        let prepared = Prepared::new(settings, &self.statics, promote, redact);
         Self { prepared, ..self }
     }
 
