@@ -20,7 +20,12 @@ impl Serialize for Context {
     }
 }
 
-/// Deserializes into a new context (a store of its own). `null` values are skipped.
+/// The most keys a deserialized context may have. A context is a handful of keys; the limit
+/// keeps a hostile payload from making the worker do quadratic work.
+const MAX_KEYS: usize = 1024;
+
+/// Deserializes into a new context (a store of its own). `null` values are skipped; a payload
+/// with more than 1,024 keys is an error.
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(ContextVisitor)
@@ -38,7 +43,14 @@ impl<'de> Visitor<'de> for ContextVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Context, A::Error> {
         let ctx = Context::new();
+        let mut keys = 0;
         while let Some((key, value)) = map.next_entry::<String, Option<Value>>()? {
+            keys += 1;
+            if keys > MAX_KEYS {
+                return Err(serde::de::Error::custom(format_args!(
+                    "a context has at most {MAX_KEYS} keys"
+                )));
+            }
             if let Some(value) = value {
                 ctx.set(&key, value);
             }
@@ -77,5 +89,9 @@ mod tests {
         );
         let skipped: Context = serde_json::from_str(r#"{"user_id":null}"#).unwrap();
         assert!(skipped.entries().is_empty());
+        let huge: serde_json::Map<String, serde_json::Value> =
+            (0..=MAX_KEYS).map(|i| (format!("k{i}"), i.into())).collect();
+        let err = serde_json::from_value::<Context>(huge.into()).unwrap_err();
+        assert!(err.to_string().contains("at most 1024 keys"), "{err}");
     }
 }
