@@ -89,8 +89,9 @@ mod tests {
         );
         let skipped: Context = serde_json::from_str(r#"{"user_id":null}"#).unwrap();
         assert!(skipped.entries().is_empty());
-        let huge: serde_json::Map<String, serde_json::Value> =
-            (0..=MAX_KEYS).map(|i| (format!("k{i}"), i.into())).collect();
+        let huge: serde_json::Map<String, serde_json::Value> = (0..=MAX_KEYS)
+            .map(|i| (format!("k{i}"), i.into()))
+            .collect();
         let err = serde_json::from_value::<Context>(huge.into()).unwrap_err();
         assert!(err.to_string().contains("at most 1024 keys"), "{err}");
     }

@@ -407,21 +407,15 @@ where
     /// });
     /// ```
     pub fn promote_span_field(mut self, name: &str) -> Self {
-        let snake: Box<str> = to_snake_case(name).into();
-        let mut promote = std::mem::take(&mut self.prepared.promote);
-        promote.push(name.into());
-        if *snake != *name {
-            promote.push(snake);
-        }
-        self.prepared.promote = promote;
-        let settings = self.prepared.settings;
-        self.settings(settings)
+        push_name(&mut self.prepared.promote, name);
+        self
     }
 
     /// Redacts a field: the value of every event field and context key of this name is
     /// written as `"[REDACTED]"`, and its `Debug` or `Display` impl never runs. A context key
-    /// matches in any case (`userId` redacts `user_id`); an event field matches its name as
-    /// written, or its snake-case form. Defaults to none.
+    /// matches in any case (`userId` redacts `user_id`); an event field matches the name as
+    /// given or its snake-case form (`userId` redacts fields `userId` and `user_id`). Defaults
+    /// to none.
     ///
     /// ```
     /// use tracing_ambient::JsonLayer;
@@ -432,15 +426,8 @@ where
     /// # drop(layer);
     /// ```
     pub fn redact_field(mut self, name: &str) -> Self {
-        let snake: Box<str> = to_snake_case(name).into();
-        let mut redact = std::mem::take(&mut self.prepared.redact);
-        redact.push(name.into());
-        if *snake != *name {
-            redact.push(snake);
-        }
-        self.prepared.redact = redact;
-        let settings = self.prepared.settings;
-        self.settings(settings)
+        push_name(&mut self.prepared.redact, name);
+        self
     }
 
     /// Returns the layer's writer.
@@ -500,6 +487,15 @@ where
                 .record(report, format_args!("the log writer panicked")),
         }
     }
+}
+
+/// Adds a field name to a list, and its snake-case form when that differs.
+fn push_name(list: &mut Vec<Box<str>>, name: &str) {
+    let snake = to_snake_case(name);
+    if *snake != *name {
+        list.push(snake.into());
+    }
+    list.push(name.into());
 }
 
 thread_local! {
@@ -643,7 +639,7 @@ mod tests {
             .with_target(false);
         assert_eq!(
             &*layer.prepared.promote,
-            ["tenantId".into(), "tenant_id".into()]
+            ["tenant_id".into(), "tenantId".into()]
         );
         assert_eq!(&*layer.prepared.static_json, br#","a":2"#);
     }
