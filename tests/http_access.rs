@@ -303,8 +303,14 @@ async fn tower_http_request_id_agrees_inside_and_outside() {
         )
         .layer(RequestContextLayer::new())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-    let addr = serve(outside).await;
-    let reply = send(&client, addr, "/", &[]).await;
+    assert_takes_tower_http_id(&client, outside).await;
+}
+
+/// Serves `app`, whose handler answers with the request id of its lines, and checks that the
+/// id is the UUID v4 an outer tower-http layer made, and is on the response.
+async fn assert_takes_tower_http_id(client: &http_support::HttpClient, app: Router) {
+    let addr = serve(app).await;
+    let reply = send(client, addr, "/", &[]).await;
     assert_eq!(reply.headers["x-request-id"], reply.body.as_str());
     assert_eq!(
         &reply.body[14..15],
@@ -330,15 +336,7 @@ async fn tower_http_request_id_extension_is_taken_and_provided() {
             http::HeaderName::from_static("x-correlation-id"),
             MakeRequestUuid,
         ));
-    let addr = serve(outside).await;
-    let reply = send(&client, addr, "/", &[]).await;
-    assert_eq!(reply.headers["x-request-id"], reply.body.as_str());
-    assert_eq!(
-        &reply.body[14..15],
-        "4",
-        "tower-http's UUID v4: {}",
-        reply.body
-    );
+    assert_takes_tower_http_id(&client, outside).await;
 
     // This layer alone: handlers extracting tower-http's extension get the id of the lines.
     let alone = Router::new()
