@@ -28,28 +28,26 @@ const REDACTED: &[u8] = b"\"[REDACTED]\"";
 #[derive(Debug, Default)]
 pub(crate) struct Reserved {
     bloom: u64,
-    keys: Vec<(u64, Box<[u8]>)>,
+    keys: Vec<Key>,
 }
 
 impl Reserved {
-    pub(crate) fn insert(&mut self, key: &str) {
-        let mut escaped = Vec::with_capacity(key.len());
-        json::escape_into(&mut escaped, key);
-        let hash = hash_key(&escaped);
-        self.bloom |= bloom_bit(hash);
-        self.keys.push((hash, escaped.into_boxed_slice()));
+    pub(crate) fn insert(&mut self, key: Key) {
+        self.bloom |= bloom_bit(key.hash());
+        self.keys.push(key);
     }
 
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        let mut escaped = Vec::with_capacity(key.len());
-        json::escape_into(&mut escaped, key);
-        self.contains_escaped(hash_key(&escaped), &escaped)
+    pub(crate) fn contains(&self, key: &Key) -> bool {
+        self.contains_escaped(key.hash(), key.escaped())
     }
 
     #[inline]
-    fn contains_escaped(&self, hash: u64, key: &[u8]) -> bool {
+    fn contains_escaped(&self, hash: u64, escaped: &[u8]) -> bool {
         self.bloom & bloom_bit(hash) != 0
-            && self.keys.iter().any(|(h, k)| *h == hash && **k == *key)
+            && self
+                .keys
+                .iter()
+                .any(|k| k.hash() == hash && k.escaped() == escaped)
     }
 }
 

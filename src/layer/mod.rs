@@ -182,14 +182,17 @@ impl Prepared {
         // names like an earlier one (or a static field named like a core key) is renamed as an
         // event field would be, so no line has a key twice.
         let mut reserve = |name: &str, on: bool| {
+            let mut key = json::Key::new(name);
+            if !on {
+                return key;
+            }
             let mut name = name.to_owned();
-            while on && reserved.contains(&name) {
+            while reserved.contains(&key) {
                 name.insert_str(0, "fields.");
+                key = json::Key::new(&name);
             }
-            if on {
-                reserved.insert(&name);
-            }
-            json::Key::new(&name)
+            reserved.insert(key.clone());
+            key
         };
         let keys = LayerKeys {
             timestamp: reserve(schema.timestamp, true),
