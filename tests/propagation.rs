@@ -308,8 +308,10 @@ fn a_cancelled_request_unwinds_inside_its_context() {
     );
 }
 
+/// Issue 7 §2: the innermost scope wins; a span brings its context back only where no scope
+/// is active (tests/attribution.rs covers every case).
 #[test]
-fn a_span_from_one_request_brings_its_context_back_inside_another() {
+fn a_span_from_one_request_entered_inside_another_gives_the_other() {
     let capture = Capture::default();
     tracing::dispatcher::with_default(&dispatch(&capture, "info"), || {
         let span_a = Context::new()
@@ -325,7 +327,7 @@ fn a_span_from_one_request_brings_its_context_back_inside_another() {
     assert_eq!(by_message(&lines, "in b").at("requestId"), &json!("b"));
     assert_eq!(
         by_message(&lines, "span a entered in b").at("requestId"),
-        &json!("a")
+        &json!("b")
     );
     assert_eq!(
         by_message(&lines, "in b again").at("requestId"),

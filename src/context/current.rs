@@ -1,6 +1,7 @@
-//! What makes a context current: a per-thread stack of frames pushed by scopes (around a
-//! future's poll or a closure) and by entering a span that carries a context. The top frame is
-//! the current context; an event reads it in O(1), whatever the span depth.
+//! What makes a context current: per-thread frames pushed by scopes (around a future's poll or
+//! a closure) and by entering a span that carries a context. The innermost scope wins; span
+//! frames count only where no scope is active. An event reads the current context in O(1),
+//! whatever the span depth.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -12,27 +13,68 @@ use pin_project_lite::pin_project;
 use super::store::Known;
 use super::{Context, Value};
 
-/// Who pushed a frame. Scopes get a token of their own, so a scope removes exactly what it
-/// pushed (and what was pushed above it) even when a span below it exited out of order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Owner {
-    /// A scope that makes a context current.
-    Scope(u64),
-    /// A scope that runs deliberately without a context: spans entered inside it, even ones
-    /// created in a request, bring no context back.
-    Detached(u64),
-    /// An entered span that carries a context.
-    Span(u64),
-}
-
-/// One frame: who pushed it and the context it makes current.
-struct Frame {
-    owner: Owner,
+/// A scope's frame: the context it makes current, or `None` for a scope that runs
+/// deliberately without one. Each scope has a token of its own, so it removes exactly its own
+/// frame.
+struct ScopeFrame {
+    token: u64,
     ctx: Option<Context>,
 }
 
+/// An entered span that carries a context, with the tokio task that entered it.
+///
+/// The task matters where a span guard is held across an `.await` of a future that no scope
+/// wraps (`block_on`, `spawn_local`): the span stays entered on the thread while the future is
+/// parked, and the other tasks the thread runs meanwhile must not see its context.
+#[derive(Debug)]
+struct SpanFrame {
+    span: u64,
+    task: Option<tokio::task::Id>,
+    ctx: Context,
+}
+
+/// This thread's frames. Scopes always win over spans: a line carries the context of the
+/// innermost active scope, and a span brings its context back only where no scope is active.
+#[derive(Default)]
+struct Frames {
+    scopes: Vec<ScopeFrame>,
+    spans: Vec<SpanFrame>,
+}
+
+impl Frames {
+    const fn new() -> Self {
+        Frames {
+            scopes: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// The current context: the innermost scope's, else the innermost span entered by this
+    /// task (or, outside any task, by this thread's plain code).
+    #[inline]
+    fn current(&self) -> Option<&Context> {
+        if let Some(scope) = self.scopes.last() {
+            return scope.ctx.as_ref();
+        }
+        if self.spans.is_empty() {
+            return None;
+        }
+        let task = tokio::task::try_id();
+        self.spans
+            .iter()
+            .rev()
+            .find(|frame| frame.task == task)
+            .map(|frame| &frame.ctx)
+    }
+
+    /// What the innermost scope makes current: `None` when no scope is active.
+    fn scope(&self) -> Option<Option<&Context>> {
+        self.scopes.last().map(|scope| scope.ctx.as_ref())
+    }
+}
+
 thread_local! {
-    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+    static FRAMES: RefCell<Frames> = const { RefCell::new(Frames::new()) };
     static NEXT_TOKEN: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -47,15 +89,40 @@ pub(crate) enum Mode {
     Passthrough,
 }
 
-/// Calls `f` with the current context. At thread teardown, or if the stack is being changed
+/// Calls `f` with the current context. At thread teardown, or if the frames are being changed
 /// further up this thread's call stack, there is no current context.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
+    with_frames(|frames| f(frames.and_then(Frames::current)))
+}
+
+/// Calls `f` with the context of a line or span whose explicit parent carries `parent`: the
+/// innermost active scope's context wins; where no scope is active, `parent` (when it carries
+/// a context), else the current span's.
+#[inline]
+pub(crate) fn with_current_or<R>(
+    parent: Option<&Context>,
+    f: impl FnOnce(Option<&Context>) -> R,
+) -> R {
+    with_frames(|frames| {
+        let Some(frames) = frames else {
+            return f(parent);
+        };
+        match (frames.scope(), parent) {
+            (Some(scope), _) => f(scope),
+            (None, Some(parent)) => f(Some(parent)),
+            (None, None) => f(frames.current()),
+        }
+    })
+}
+
+#[inline]
+fn with_frames<R>(f: impl FnOnce(Option<&Frames>) -> R) -> R {
     let mut f = Some(f);
-    let done = STACK.try_with(|stack| {
-        let stack = stack.try_borrow().ok()?;
+    let done = FRAMES.try_with(|frames| {
+        let frames = frames.try_borrow().ok()?;
         let f = f.take()?;
-        Some(f(stack.last().and_then(|frame| frame.ctx.as_ref())))
+        Some(f(Some(&frames)))
     });
     match done {
         Ok(Some(result)) => result,
@@ -65,55 +132,63 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Context>) -> R) -> R {
     }
 }
 
-/// Pushes a frame; returns whether it was pushed.
-fn push(owner: Owner, ctx: Option<Context>) -> bool {
-    STACK
-        .try_with(|stack| match stack.try_borrow_mut() {
-            Ok(mut stack) => {
-                stack.push(Frame { owner, ctx });
-                true
-            }
-            Err(_) => false,
+/// Changes this thread's frames; does nothing at thread teardown or if they are borrowed.
+fn change_frames<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
+    FRAMES
+        .try_with(|frames| {
+            frames
+                .try_borrow_mut()
+                .ok()
+                .map(|mut frames| f(&mut frames))
         })
-        .unwrap_or(false)
+        .ok()
+        .flatten()
 }
 
-/// Makes a span's context current while the span is entered, unless the innermost scope runs
-/// without context.
-pub(crate) fn push_span(span_id: u64, ctx: Context) {
-    let _ = STACK.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            let detached = stack
-                .iter()
-                .rev()
-                .find(|f| !matches!(f.owner, Owner::Span(_)))
-                .is_some_and(|f| matches!(f.owner, Owner::Detached(_)));
-            stack.push(Frame {
-                owner: Owner::Span(span_id),
-                ctx: (!detached).then_some(ctx),
-            });
+/// Makes a span's context current while the span is entered and no scope is active.
+pub(crate) fn push_span(span: u64, ctx: Context) {
+    let task = tokio::task::try_id();
+    change_frames(|frames| frames.spans.push(SpanFrame { span, task, ctx }));
+}
+
+/// Removes the topmost frame the span pushed, preferring the one this task pushed. Spans
+/// normally exit in the reverse order of entering; one that exits out of order still removes
+/// only its own frame.
+pub(crate) fn pop_span(span: u64) {
+    let task = tokio::task::try_id();
+    change_frames(|frames| {
+        let spans = &mut frames.spans;
+        let found = spans
+            .iter()
+            .rposition(|f| f.span == span && f.task == task)
+            .or_else(|| spans.iter().rposition(|f| f.span == span));
+        if let Some(i) = found {
+            spans.remove(i);
         }
     });
 }
 
-/// Removes the topmost frame pushed by the span. Spans normally exit in the reverse order of
-/// entering; one that exits out of order still removes only its own frame.
-pub(crate) fn pop_span(span_id: u64) {
-    let _ = STACK.try_with(|stack| {
-        if let Ok(mut stack) = stack.try_borrow_mut() {
-            if let Some(i) = stack.iter().rposition(|f| f.owner == Owner::Span(span_id)) {
-                stack.remove(i);
+/// Removes a scope's frame when the scope ends. A scope around a future's poll also takes the
+/// span frames pushed during the poll and not popped (a span guard held across an `.await`,
+/// or leaked with `mem::forget`) and keeps them with the future until its next poll.
+struct ScopeGuard<'a> {
+    token: Option<u64>,
+    /// The number of span frames when the scope began, and where to park later ones.
+    park: Option<(usize, &'a mut Vec<SpanFrame>)>,
+}
+
+impl<'a> ScopeGuard<'a> {
+    fn enter(mode: &Mode, park: Option<&'a mut Vec<SpanFrame>>) -> Self {
+        let ctx = match mode {
+            Mode::Context(ctx) => Some(ctx.clone()),
+            Mode::Detached => None,
+            Mode::Passthrough => {
+                return ScopeGuard {
+                    token: None,
+                    park: None,
+                }
             }
-        }
-    });
-}
-
-/// Removes a scope's frame when the scope ends, and every frame pushed above it and not
-/// removed (a span guard leaked with `mem::forget`).
-struct ScopeGuard(Option<Owner>);
-
-impl ScopeGuard {
-    fn enter(mode: &Mode) -> Self {
+        };
         let token = NEXT_TOKEN
             .try_with(|next| {
                 let token = next.get().wrapping_add(1);
@@ -121,32 +196,42 @@ impl ScopeGuard {
                 token
             })
             .unwrap_or(0);
-        let (owner, ctx) = match mode {
-            Mode::Context(ctx) => (Owner::Scope(token), Some(ctx.clone())),
-            Mode::Detached => (Owner::Detached(token), None),
-            Mode::Passthrough => return ScopeGuard(None),
-        };
-        ScopeGuard(push(owner, ctx).then_some(owner))
+        let mut park = park;
+        let mark = change_frames(|frames| {
+            frames.scopes.push(ScopeFrame { token, ctx });
+            let mark = frames.spans.len();
+            if let Some(parked) = park.as_deref_mut() {
+                frames.spans.append(parked);
+            }
+            mark
+        });
+        ScopeGuard {
+            token: mark.map(|_| token),
+            park: mark.zip(park),
+        }
     }
 }
 
-impl Drop for ScopeGuard {
+impl Drop for ScopeGuard<'_> {
     fn drop(&mut self) {
-        if let Some(owner) = self.0 {
-            let _ = STACK.try_with(|stack| {
-                if let Ok(mut stack) = stack.try_borrow_mut() {
-                    if let Some(i) = stack.iter().rposition(|f| f.owner == owner) {
-                        stack.truncate(i);
-                    }
+        let Some(token) = self.token else { return };
+        let park = &mut self.park;
+        change_frames(|frames| {
+            if let Some(i) = frames.scopes.iter().rposition(|f| f.token == token) {
+                frames.scopes.truncate(i);
+            }
+            if let Some((mark, parked)) = park {
+                if frames.spans.len() > *mark {
+                    parked.extend(frames.spans.drain(*mark..));
                 }
-            });
-        }
+            }
+        });
     }
 }
 
 /// Runs `f` with what `mode` makes current.
 pub(crate) fn run_in<R>(mode: &Mode, f: impl FnOnce() -> R) -> R {
-    let _guard = ScopeGuard::enter(mode);
+    let _guard = ScopeGuard::enter(mode, None);
     f()
 }
 
@@ -178,6 +263,8 @@ pin_project! {
         #[pin]
         inner: Option<F>,
         mode: Mode,
+        // Span frames left entered when a poll returned, back on the thread at the next poll.
+        parked: Vec<SpanFrame>,
     }
 
     impl<F> PinnedDrop for Scoped<F> {
@@ -195,6 +282,7 @@ impl<F> Scoped<F> {
         Scoped {
             inner: Some(inner),
             mode,
+            parked: Vec::new(),
         }
     }
 
@@ -233,7 +321,7 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _guard = ScopeGuard::enter(this.mode);
+        let _guard = ScopeGuard::enter(this.mode, Some(this.parked));
         this.inner
             .as_pin_mut()
             .expect("the inner future is there until drop, this is a bug")
@@ -244,10 +332,21 @@ impl<F: Future> Future for Scoped<F> {
 // === impl Context ===
 
 impl Context {
-    /// Returns the current context: the innermost scope or entered span that carries one.
+    /// Returns the current context.
     ///
-    /// Returns `None` outside any context, and inside
-    /// [`without_context`](crate::InCurrentContext::without_context).
+    /// # Which context is current
+    ///
+    /// The context of the innermost scope active on this thread ([`Context::scope`],
+    /// [`Context::in_scope`], the HTTP middleware, [`spawn`](crate::spawn),
+    /// [`in_current_context`](crate::InCurrentContext::in_current_context)); inside
+    /// [`spawn_detached`](crate::spawn_detached) or
+    /// [`without_context`](crate::InCurrentContext::without_context), none. A span brings the
+    /// context it was created in back only where no scope is active (a plain thread, a plain
+    /// `tokio::spawn(fut.instrument(span))`, a callback): a span created in request B and
+    /// entered while request A is served gives A. A span guard held across an `.await` stays
+    /// with its task: other tasks the thread runs meanwhile do not see its context.
+    ///
+    /// Returns `None` where none of these applies.
     ///
     /// ```
     /// use tracing_ambient::Context;
@@ -399,10 +498,25 @@ mod tests {
     }
 
     #[test]
-    fn leaked_span_frames_are_removed_with_their_scope() {
+    fn a_span_entered_in_a_closure_scope_stays_current_after_it() {
         let ctx = Context::new().with_request_id("scope");
-        ctx.in_scope(|| push_span(7, Context::new().with_request_id("leaked")));
+        ctx.in_scope(|| push_span(7, Context::new().with_request_id("span")));
+        assert_eq!(request_id().as_deref(), Some("span"));
+        pop_span(7);
         assert_eq!(request_id(), None);
+    }
+
+    #[test]
+    fn a_scope_wins_over_entered_spans() {
+        push_span(1, Context::new().with_request_id("B"));
+        Context::new().with_request_id("A").in_scope(|| {
+            assert_eq!(request_id().as_deref(), Some("A"));
+            push_span(2, Context::new().with_request_id("B2"));
+            assert_eq!(request_id().as_deref(), Some("A"));
+            pop_span(2);
+        });
+        assert_eq!(request_id().as_deref(), Some("B"));
+        pop_span(1);
     }
 
     #[test]
@@ -419,7 +533,7 @@ mod tests {
             assert_eq!(request_id(), None);
             Context::new().with_request_id("job").in_scope(|| {
                 push_span(4, Context::new().with_request_id("job span"));
-                assert_eq!(request_id().as_deref(), Some("job span"));
+                assert_eq!(request_id().as_deref(), Some("job"));
                 pop_span(4);
             });
             pop_span(3);

@@ -17,5 +17,5 @@ pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
 pub use store::Context;
 pub use value::Value;
 
-pub(crate) use current::with_current;
+pub(crate) use current::with_current_or;
 pub(crate) use store::{Entries, Known};

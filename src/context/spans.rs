@@ -8,7 +8,7 @@ use tracing::Subscriber;
 use tracing_subscriber::layer;
 use tracing_subscriber::registry::LookupSpan;
 
-use super::current::{pop_span, push_span, with_current};
+use super::current::{pop_span, push_span, with_current_or};
 use super::{Context, Value};
 
 /// The context a span carries, kept in the span's extensions.
@@ -26,14 +26,10 @@ pub(crate) fn on_new_span<S>(
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let Some(span) = cx.span(id) else { return };
-    let explicit_parent = attrs.parent().and_then(|parent| cx.span(parent));
-    let ctx = match explicit_parent {
-        Some(parent) => parent
-            .extensions()
-            .get::<SpanContext>()
-            .map(|c| c.0.clone()),
-        None => with_current(|ctx| ctx.cloned()),
-    };
+    // Like a line, a span takes the innermost scope's context; where no scope is active, its
+    // explicit parent's, else the current span's.
+    let parent = attrs.parent().and_then(|parent| context_of(parent, cx));
+    let ctx = with_current_or(parent.as_ref(), |ctx| ctx.cloned());
     let Some(ctx) = ctx else { return };
     if !promote.is_empty() {
         attrs.record(&mut Promote { ctx: &ctx, promote });

@@ -19,7 +19,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use errors::ErrorCounter;
 
-use crate::context::{spans, with_current, Value};
+use crate::context::{spans, with_current_or, Value};
 use crate::json;
 use crate::schema::{to_snake_case, Schema};
 use format::{LineWriter, Reserved};
@@ -575,20 +575,16 @@ where
         line::with_line(|line| {
             let mut writer = LineWriter::new(line, &self.prepared);
             let message_field = writer.core(now, meta.level(), event);
-            // An event with an explicit parent (`info!(parent: &span, ..)`) belongs to the
-            // parent's request, wherever it is logged from.
-            match event.parent() {
-                Some(parent) => {
-                    if let Some(ctx) = spans::context_of(parent, &cx) {
-                        writer.context(&ctx.read());
-                    }
+            // The innermost active scope's context wins; where none is active, an event with
+            // an explicit parent (`info!(parent: &span, ..)`) takes the parent's.
+            let parent = event
+                .parent()
+                .and_then(|parent| spans::context_of(parent, &cx));
+            with_current_or(parent.as_ref(), |ctx| {
+                if let Some(ctx) = ctx {
+                    writer.context(&ctx.read());
                 }
-                None => with_current(|ctx| {
-                    if let Some(ctx) = ctx {
-                        writer.context(&ctx.read());
-                    }
-                }),
-            }
+            });
             let span = if settings.span_name {
                 cx.event_span(event)
             } else {
