@@ -108,11 +108,11 @@ fn a_span_of_request_b_entered_on_a_bare_thread_gives_b() {
 fn a_plain_spawn_instrumented_with_b_gives_b() {
     let lines = capture_async(async {
         let b_span = span_of_request("B");
-        let task = Context::new().with_request_id("A").scope(async move {
+        let handle = Context::new().with_request_id("A").in_scope(|| {
             // A plain tokio::spawn runs outside A's scope: the span brings B back.
             tokio::spawn(async { info!("spawned") }.instrument(b_span))
         });
-        task.await.await.unwrap();
+        handle.await.unwrap();
     });
     assert_eq!(request_of(&lines, "spawned"), json!("B"));
 }

@@ -198,7 +198,7 @@ fn errors_are_written_with_their_source_chain() {
     let lines = capture(|| tracing::error!(error = &err as &dyn Error, "failed"));
     assert_eq!(lines[0].at("error"), &json!("could not place order"));
     assert_eq!(
-        lines[0].at("error.sources"),
+        lines[0].at("errorSources"),
         &json!(["database unavailable", "connection \"refused\""])
     );
     let single = Layered {
@@ -207,7 +207,7 @@ fn errors_are_written_with_their_source_chain() {
     };
     let lines = capture(|| tracing::error!(error = &single as &dyn Error));
     assert_eq!(lines[0].at("error"), &json!("alone"));
-    assert!(lines[0].get("error.sources").is_none());
+    assert!(lines[0].get("errorSources").is_none());
     assert!(
         lines[0].get("message").is_none(),
         "an event without a message has no message key"

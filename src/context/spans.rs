@@ -2,6 +2,8 @@
 //! entering the span (on any thread, in any task) makes it current again. Called from the
 //! layer's span callbacks.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::Subscriber;
@@ -32,7 +34,10 @@ pub(crate) fn on_new_span<S>(
     let ctx = with_current_or(parent.as_ref(), |ctx| ctx.cloned());
     let Some(ctx) = ctx else { return };
     if !promote.is_empty() {
-        attrs.record(&mut Promote { ctx: &ctx, promote });
+        // A field's `Value::record` is user code; a panic there skips the rest of the fields.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            attrs.record(&mut Promote { ctx: &ctx, promote })
+        }));
     }
     let mut extensions = span.extensions_mut();
     // Two of our layers in one subscriber both see the span; the first one stores it.
@@ -54,7 +59,9 @@ pub(crate) fn on_record<S>(
         return;
     }
     if let Some(ctx) = context_of(id, cx) {
-        values.record(&mut Promote { ctx: &ctx, promote });
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            values.record(&mut Promote { ctx: &ctx, promote })
+        }));
     }
 }
 
@@ -121,7 +128,11 @@ impl Visit for Promote<'_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if self.promote.iter().any(|p| **p == *field.name()) {
-            self.ctx.set(field.name(), format!("{value:?}"));
+            // A `Debug` impl that panics leaves the context as it was.
+            let text = catch_unwind(AssertUnwindSafe(|| format!("{value:?}")));
+            if let Ok(text) = text {
+                self.ctx.set(field.name(), text);
+            }
         }
     }
 }

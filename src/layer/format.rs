@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
-use super::line::{bloom_bit, Line};
+use super::line::{bloom_bit, for_each_dotted_prefix, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
 use crate::json::{self, hash_key, Key};
@@ -19,26 +19,37 @@ use crate::schema::KeyCase;
 const CONTEXT_RENAME: &str = "context.";
 /// The prefix of an event field that loses to a core or context key.
 const FIELD_RENAME: &str = "fields.";
-/// Written in place of a value whose `Debug` or `Display` impl panicked.
+/// Written in place of a value whose `Debug`, `Display` or `Error` impl panicked.
 const PANICKED: &str = "<panicked while formatting>";
+/// How many causes of an error are written at most (a `source()` chain can be a cycle).
+const MAX_SOURCES: usize = 32;
 /// Written in place of a redacted value.
 const REDACTED: &[u8] = b"\"[REDACTED]\"";
 
-/// Keys no context key or event field may take: the core keys and the layer's own keys.
+/// Keys no context key or event field may take: the core keys and the layer's own keys, and
+/// their dotted prefixes (`log` when the schema writes `log.level`).
 #[derive(Debug, Default)]
 pub(crate) struct Reserved {
     bloom: u64,
     keys: Vec<Key>,
+    prefix_bloom: u64,
+    prefixes: Vec<(u64, Box<[u8]>)>,
 }
 
 impl Reserved {
     pub(crate) fn insert(&mut self, key: Key) {
         self.bloom |= bloom_bit(key.hash());
+        for_each_dotted_prefix(key.escaped(), |hash, len| {
+            self.prefix_bloom |= bloom_bit(hash);
+            self.prefixes.push((hash, key.escaped()[..len].into()));
+        });
         self.keys.push(key);
     }
 
+    /// Returns `true` if `key` is reserved, the dotted prefix of a reserved key, or has a
+    /// reserved key as its dotted prefix.
     pub(crate) fn contains(&self, key: &Key) -> bool {
-        self.contains_escaped(key.hash(), key.escaped())
+        self.conflicts(key.hash(), key.escaped())
     }
 
     #[inline]
@@ -48,6 +59,23 @@ impl Reserved {
                 .keys
                 .iter()
                 .any(|k| k.hash() == hash && k.escaped() == escaped)
+    }
+
+    #[inline]
+    fn is_prefix(&self, hash: u64, escaped: &[u8]) -> bool {
+        self.prefix_bloom & bloom_bit(hash) != 0
+            && self
+                .prefixes
+                .iter()
+                .any(|(h, p)| *h == hash && **p == *escaped)
+    }
+
+    fn conflicts(&self, hash: u64, escaped: &[u8]) -> bool {
+        let mut taken = self.contains_escaped(hash, escaped) || self.is_prefix(hash, escaped);
+        for_each_dotted_prefix(escaped, |hash, len| {
+            taken = taken || self.contains_escaped(hash, &escaped[..len]);
+        });
+        taken
     }
 }
 
@@ -192,20 +220,37 @@ impl<'a> LineWriter<'a> {
         self.line.bytes.push(b',');
         let start = self.line.bytes.len() + 1;
         self.line.bytes.extend_from_slice(key.fragment());
-        self.line
-            .keys
-            .insert(key.hash(), start, start + key.escaped().len());
+        let line = &mut *self.line;
+        line.keys
+            .insert(&line.bytes, key.hash(), start, start + key.escaped().len());
     }
 
-    /// Returns `true` if the escaped key is reserved or already on the line.
+    /// Returns `true` if the escaped key cannot go on the line: it is reserved or already
+    /// there, or it is the dotted prefix of such a key, or such a key is its dotted prefix
+    /// (Elasticsearch expands `a.b` into an object under `a`, so `a` and `a.b` on one line
+    /// lose the document).
     #[inline]
     fn taken(&self, hash: u64, escaped: &[u8]) -> bool {
-        self.prepared.reserved.contains_escaped(hash, escaped)
-            || self.line.keys.contains(&self.line.bytes, hash, escaped)
+        let (reserved, line) = (&self.prepared.reserved, &*self.line);
+        if reserved.contains_escaped(hash, escaped)
+            || reserved.is_prefix(hash, escaped)
+            || line.keys.contains(&line.bytes, hash, escaped)
+            || line.keys.is_prefix(&line.bytes, hash, escaped)
+        {
+            return true;
+        }
+        let mut taken = false;
+        for_each_dotted_prefix(escaped, |hash, len| {
+            let prefix = &escaped[..len];
+            taken = taken
+                || reserved.contains_escaped(hash, prefix)
+                || line.keys.contains(&line.bytes, hash, prefix);
+        });
+        taken
     }
 
     /// Writes `,"key":`, renamed with `rename` as many times as it takes to be unique on the
-    /// line. The key is `head` followed by `tail`, so `error.sources` needs no `String`.
+    /// line. The key is `head` followed by `tail`, so `errorSources` needs no `String`.
     fn key(&mut self, head: &str, tail: &str, rename: &str) {
         self.line.bytes.push(b',');
         let mut renames = 0;
@@ -222,7 +267,7 @@ impl<'a> LineWriter<'a> {
             let (start, end) = (quote + 1, self.line.bytes.len());
             let hash = hash_key(&self.line.bytes[start..end]);
             if !self.taken(hash, &self.line.bytes[start..end]) {
-                self.line.keys.insert(hash, start, end);
+                self.line.keys.insert(&self.line.bytes, hash, start, end);
                 self.line.bytes.extend_from_slice(b"\":");
                 return;
             }
@@ -373,27 +418,54 @@ impl Visit for FieldVisitor<'_, '_> {
         }
     }
 
-    /// Writes the error's message, and its `source()` chain as `<field>.sources`, an array of
-    /// messages from the nearest cause to the root (as tracing-subscriber's text format does).
+    /// Writes the error's message, and its `source()` chain as an array of messages from the
+    /// nearest cause to the root under `<field>Sources` (`<field>_sources` with snake-case
+    /// keys). Never `<field>.sources`: Elasticsearch would expand it into an object under
+    /// `<field>` and reject the line. A `Display` or `source()` that panics ends the chain
+    /// with a marker; the message and the causes before it are kept.
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
         if !self.key(field) {
             return;
         }
         self.writer
             .user_fmt(|out| json::write_fmt_str(out, format_args!("{value}")));
-        let Some(first) = value.source() else { return };
-        self.writer.key(field.name(), ".sources", FIELD_RENAME);
-        self.writer.user_fmt(|out| {
-            out.push(b'[');
-            let mut source = Some(first);
-            while let Some(err) = source {
-                json::write_fmt_str(out, format_args!("{err}"));
-                source = err.source();
-                if source.is_some() {
-                    out.push(b',');
-                }
+        let first = match catch_unwind(AssertUnwindSafe(|| value.source())) {
+            Ok(None) => return,
+            Ok(Some(first)) => Ok(first),
+            Err(_) => Err(()),
+        };
+        let tail = match self.writer.prepared.settings.schema.extra_keys {
+            KeyCase::Camel => "Sources",
+            KeyCase::Snake => "_sources",
+        };
+        self.writer.key(field.name(), tail, FIELD_RENAME);
+        let out = &mut self.writer.line.bytes;
+        out.push(b'[');
+        let mut next = first;
+        // A cycle of sources would never end; causes past this depth are not written.
+        for depth in 0..MAX_SOURCES {
+            if depth > 0 {
+                out.push(b',');
             }
-            out.push(b']');
-        });
+            let Ok(err) = next else {
+                json::write_str(out, PANICKED);
+                break;
+            };
+            let start = out.len();
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                json::write_fmt_str(out, format_args!("{err}"))
+            }));
+            if written.is_err() {
+                out.truncate(start);
+                json::write_str(out, PANICKED);
+                break;
+            }
+            next = match catch_unwind(AssertUnwindSafe(|| err.source())) {
+                Ok(None) => break,
+                Ok(Some(cause)) => Ok(cause),
+                Err(_) => Err(()),
+            };
+        }
+        out.push(b']');
     }
 }

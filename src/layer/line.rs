@@ -9,11 +9,25 @@ pub(crate) fn bloom_bit(hash: u64) -> u64 {
     1 << (hash >> 58)
 }
 
-/// Keys written on the current line, as hash and byte range into the line.
+/// Calls `f` with the hash and length of each dotted prefix of an escaped key: `a` and `a.b`
+/// for `a.b.c`. Elasticsearch expands dots into objects, so a key conflicts with its prefixes.
+#[inline]
+pub(crate) fn for_each_dotted_prefix(key: &[u8], mut f: impl FnMut(u64, usize)) {
+    for (i, &b) in key.iter().enumerate() {
+        if b == b'.' {
+            f(crate::json::hash_key(&key[..i]), i);
+        }
+    }
+}
+
+/// Keys written on the current line, as hash and byte range into the line, and their dotted
+/// prefixes, so a key that is the dotted prefix of another (or has one as its prefix) is seen.
 #[derive(Debug, Default)]
 pub(crate) struct KeySet {
     bloom: u64,
     seen: Vec<(u64, u32, u32)>,
+    prefix_bloom: u64,
+    prefixes: Vec<(u64, u32, u32)>,
 }
 
 impl KeySet {
@@ -21,32 +35,52 @@ impl KeySet {
         KeySet {
             bloom: 0,
             seen: Vec::new(),
+            prefix_bloom: 0,
+            prefixes: Vec::new(),
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.bloom = 0;
         self.seen.clear();
+        self.prefix_bloom = 0;
+        self.prefixes.clear();
     }
 
     /// Returns `true` if `key` equals a key recorded earlier on `line`.
     #[inline]
     pub(crate) fn contains(&self, line: &[u8], hash: u64, key: &[u8]) -> bool {
-        if self.bloom & bloom_bit(hash) == 0 {
-            return false;
-        }
-        self.seen
-            .iter()
-            .any(|&(h, s, e)| h == hash && &line[s as usize..e as usize] == key)
+        Self::find(self.bloom, &self.seen, line, hash, key)
+    }
+
+    /// Returns `true` if `key` is the dotted prefix of a key recorded earlier on `line`.
+    #[inline]
+    pub(crate) fn is_prefix(&self, line: &[u8], hash: u64, key: &[u8]) -> bool {
+        Self::find(self.prefix_bloom, &self.prefixes, line, hash, key)
     }
 
     #[inline]
-    pub(crate) fn insert(&mut self, hash: u64, start: usize, end: usize) {
+    fn find(bloom: u64, set: &[(u64, u32, u32)], line: &[u8], hash: u64, key: &[u8]) -> bool {
+        if bloom & bloom_bit(hash) == 0 {
+            return false;
+        }
+        set.iter()
+            .any(|&(h, s, e)| h == hash && line.get(s as usize..e as usize) == Some(key))
+    }
+
+    /// Records the key at `line[start..end]`.
+    #[inline]
+    pub(crate) fn insert(&mut self, line: &[u8], hash: u64, start: usize, end: usize) {
         self.bloom |= bloom_bit(hash);
         // Lines longer than 4 GiB are not a case to optimise; their offsets saturate and only
         // weaken duplicate detection for keys past that point.
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         self.seen.push((hash, clamp(start), clamp(end)));
+        let (bloom, prefixes) = (&mut self.prefix_bloom, &mut self.prefixes);
+        for_each_dotted_prefix(&line[start..end], |hash, len| {
+            *bloom |= bloom_bit(hash);
+            prefixes.push((hash, clamp(start), clamp(start + len)));
+        });
     }
 }
 
@@ -155,11 +189,12 @@ thread_local! {
 pub(crate) fn with_line<R>(f: impl FnOnce(&mut Line) -> R) -> R {
     let mut f = Some(f);
     let done = LINE.try_with(|cell| {
-        let mut line = cell.try_borrow_mut().ok()?;
+        let line = cell.try_borrow_mut().ok()?;
         let f = f.take()?;
-        let result = f(&mut line);
-        line.clear();
-        Some(result)
+        // Cleared on drop, so a panic that unwinds through `f` cannot leave half a line for
+        // the next event of this thread.
+        let mut line = ClearOnDrop(line);
+        Some(f(&mut line.0))
     });
     match done {
         Ok(Some(result)) => result,
@@ -169,6 +204,15 @@ pub(crate) fn with_line<R>(f: impl FnOnce(&mut Line) -> R) -> R {
                 .expect("f runs only after the borrow succeeded, this is a bug");
             f(&mut Line::new())
         }
+    }
+}
+
+/// Clears the borrowed line buffer when dropped, on return and on unwind alike.
+struct ClearOnDrop<'a>(std::cell::RefMut<'a, Line>);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.clear();
     }
 }
 
@@ -216,9 +260,33 @@ mod tests {
         use crate::json::hash_key;
         let line = b"abcabd".to_vec();
         let mut keys = KeySet::new();
-        keys.insert(hash_key(b"abc"), 0, 3);
+        keys.insert(&line, hash_key(b"abc"), 0, 3);
         assert!(keys.contains(&line, hash_key(b"abc"), b"abc"));
         assert!(!keys.contains(&line, hash_key(b"abd"), b"abd"));
+    }
+
+    #[test]
+    fn key_set_finds_dotted_prefixes() {
+        use crate::json::hash_key;
+        let line = b"a.b.c".to_vec();
+        let mut keys = KeySet::new();
+        keys.insert(&line, hash_key(&line), 0, 5);
+        for (prefix, expected) in [("a", true), ("a.b", true), ("a.b.c", false), ("b", false)] {
+            let found = keys.is_prefix(&line, hash_key(prefix.as_bytes()), prefix.as_bytes());
+            assert_eq!(found, expected, "{prefix}");
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_leaves_the_buffer_empty() {
+        let result = std::panic::catch_unwind(|| {
+            with_line(|line| {
+                line.bytes.extend_from_slice(b"{\"half");
+                panic!("user code");
+            })
+        });
+        assert!(result.is_err());
+        with_line(|line| assert!(line.bytes.is_empty()));
     }
 
     #[test]

@@ -67,26 +67,36 @@ use format::{LineWriter, Reserved};
 /// holds for a schema that names two keys alike (the later one is renamed `fields.<key>`), and
 /// for an event with two `message` fields (the first is the message).
 ///
+/// No key is the dotted prefix of another key on the same line either: Elasticsearch expands
+/// `a.b` into an object `a`, so `"a":1,"a.b":2` loses the whole document. The later key is
+/// renamed as above: `info!(a = 1, a.b = 2)` writes `"a":1,"fields.a.b":2`.
+///
 /// # Context
 ///
-/// The context written is the current one (see [`Context::current`](crate::Context::current)),
-/// or, for an event with an explicit parent (`info!(parent: &span, ..)`), the one that span
-/// carries.
+/// The context written is the current one (see [`Context::current`](crate::Context::current)):
+/// the innermost active scope's; where no scope is active, for an event with an explicit
+/// parent (`info!(parent: &span, ..)`), the one that span carries, else the current span's.
 ///
 /// # Values
 ///
 /// Strings, integers (up to 128 bits), floats and booleans keep their JSON type. NaN and
 /// infinities are written as the strings `"NaN"`, `"inf"` and `"-inf"`. `Debug` and `Display`
-/// values (`?x`, `%x`) are written as strings; one whose impl panics is written as
-/// `"<panicked while formatting>"` and the line is kept. Errors (`error = &err as &dyn Error`)
-/// are written with their message, and their `source()` chain as an array under
-/// `<field>.sources`.
+/// values (`?x`, `%x`) are written as strings. Errors (`error = &err as &dyn Error`) are
+/// written with their message (always a string), and their `source()` chain as an array of
+/// strings under `<field>Sources` (`errorSources`; `error_sources` with [`KeyCase::Snake`]
+/// keys), nearest cause first, at most 32 causes.
 ///
 /// # Errors and panics
 ///
-/// A failed write (closed pipe, full disk) or a panicking writer drops that line, counts it in
-/// the [`ErrorCounter`] and says so on stderr (at the 1st, 2nd, 4th… failure). The
-/// application never sees it.
+/// User code that runs while a line is built may panic; the panic never leaves the layer. A
+/// `Debug`, `Display` or `Error` impl (the message's `format_args!`, an error's `source()` at
+/// any depth) that panics is replaced by `"<panicked while formatting>"` and the line is kept
+/// (an error chain keeps the causes before the panic). A `MakeWriter` or writer that panics, or
+/// a failed write (closed pipe, full disk), drops that line, counts it in the
+/// [`ErrorCounter`] and says so on stderr (at the 1st, 2nd, 4th… failure). The thread's line
+/// buffer is reset whatever happens, so the next line is whole.
+///
+/// [`KeyCase::Snake`]: crate::KeyCase::Snake
 ///
 /// # Cost
 ///
@@ -567,11 +577,34 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
+        let settings = self.prepared.settings;
+        let now = (settings.clock)();
+        // Values catch their own panics and are replaced by a marker. This catches the rest
+        // (a subscriber's span lookup, anything missed): the line is dropped and counted,
+        // the buffer is reset by `with_line`, and the application never sees the panic.
+        let built = catch_unwind(AssertUnwindSafe(|| self.build_and_write(event, &cx, now)));
+        if built.is_err() {
+            self.errors.record(
+                settings.report_errors,
+                format_args!("a panic while building a log line"),
+            );
+        }
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// Builds the event's line in this thread's buffer and writes it.
+    fn build_and_write<S>(&self, event: &Event<'_>, cx: &layer::Context<'_, S>, now: SystemTime)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let normalized = event.normalized_metadata();
         let from_log = normalized.is_some();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let settings = self.prepared.settings;
-        let now = (settings.clock)();
         line::with_line(|line| {
             let mut writer = LineWriter::new(line, &self.prepared);
             let message_field = writer.core(now, meta.level(), event);
@@ -579,7 +612,7 @@ where
             // an explicit parent (`info!(parent: &span, ..)`) takes the parent's.
             let parent = event
                 .parent()
-                .and_then(|parent| spans::context_of(parent, &cx));
+                .and_then(|parent| spans::context_of(parent, cx));
             with_current_or(parent.as_ref(), |ctx| {
                 if let Some(ctx) = ctx {
                     writer.context(&ctx.read());
