@@ -369,3 +369,33 @@ fn context_rides_in_a_job_payload() {
     assert_eq!(line.at("userId"), &json!(42));
     assert_eq!(line.at("tenantId"), &json!("acme"));
 }
+
+/// Issue 7 §5: `with*` on a clone copies a shared store; `set` keeps writing into it.
+#[test]
+fn a_context_derived_with_with_leaves_the_request_alone() {
+    let capture = Capture::default();
+    tracing::dispatcher::with_default(&dispatch(&capture, "info"), || {
+        let request = Context::new().with_request_id("r1");
+        request.in_scope(|| {
+            let job = Context::current().unwrap().with("item", 7);
+            job.in_scope(|| info!("job line"));
+            tracing_ambient::set("tenant_id", "acme");
+            info!("request line");
+            job.in_scope(|| info!("job line after set"));
+        });
+    });
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 3);
+    let job = by_message(&lines, "job line");
+    assert_eq!(job.at("requestId"), &json!("r1"));
+    assert_eq!(job.at("item"), &json!(7));
+    let request = by_message(&lines, "request line");
+    assert_eq!(
+        request.get("item"),
+        None,
+        "the job's key reached the request"
+    );
+    assert_eq!(request.at("tenantId"), &json!("acme"));
+    let later = by_message(&lines, "job line after set");
+    assert_eq!(later.get("tenantId"), None);
+}

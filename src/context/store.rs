@@ -16,6 +16,23 @@ use crate::schema::{to_camel_case, to_snake_case};
 /// the request, including lines from spans created before the value was set. Cloning is an
 /// atomic increment.
 ///
+/// # `set` shares, `with` copies
+///
+/// [`Context::set`] writes into the shared store: every handle sees the value. The `with*`
+/// builders take the handle by value and copy on write when the store is shared, so deriving
+/// a context for a job from the request's leaves the request alone:
+///
+/// ```
+/// use tracing_ambient::Context;
+///
+/// let request = Context::new().with_request_id("r1"); // not shared yet: no copy
+/// let job = request.clone().with("item", 7);           // shared: `job` gets its own store
+/// assert!(request.get("item").is_none());
+/// assert_eq!(job.request_id().as_deref(), Some("r1"));
+/// request.set("user_id", 42);                           // later values are not copied over
+/// assert!(job.get("user_id").is_none());
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -77,7 +94,7 @@ impl Known {
 }
 
 /// A value with its JSON form, made once when it is set.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Slot {
     pub(crate) value: Value,
     pub(crate) json: Box<[u8]>,
@@ -99,7 +116,7 @@ impl Slot {
 
 /// An extra key: its snake-case name (its identity), its camel-case form, both ready to copy
 /// onto a line, and its value.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Extra {
     pub(crate) snake: Box<str>,
     pub(crate) camel: Box<str>,
@@ -108,13 +125,13 @@ pub(crate) struct Extra {
     pub(crate) slot: Slot,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Entries {
     pub(crate) known: [Option<Slot>; 4],
     pub(crate) extras: Vec<Extra>,
     /// Typed values the crate's integrations keep with the request but never write on a line
     /// nor serialize (the incoming `tracestate`, the parent span id), one per type.
-    attachments: Vec<Box<dyn Any + Send + Sync>>,
+    attachments: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
 impl Entries {
@@ -138,8 +155,8 @@ impl Entries {
 
     fn attach<T: Any + Send + Sync>(&mut self, value: T) {
         match self.attachments.iter_mut().find(|a| a.is::<T>()) {
-            Some(slot) => *slot = Box::new(value),
-            None => self.attachments.push(Box::new(value)),
+            Some(slot) => *slot = Arc::new(value),
+            None => self.attachments.push(Arc::new(value)),
         }
     }
 
@@ -195,8 +212,9 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_request_id(self, value: impl Into<Value>) -> Self {
-        self.set_known(Known::RequestId, value.into());
-        self
+        let ctx = self.unshared();
+        ctx.set_known(Known::RequestId, value.into());
+        ctx
     }
 
     /// Sets the user id and returns the context.
@@ -209,8 +227,9 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_user_id(self, value: impl Into<Value>) -> Self {
-        self.set_known(Known::UserId, value.into());
-        self
+        let ctx = self.unshared();
+        ctx.set_known(Known::UserId, value.into());
+        ctx
     }
 
     /// Sets the trace id and returns the context. The value is written as given; the HTTP
@@ -222,8 +241,9 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_trace_id(self, value: impl Into<Value>) -> Self {
-        self.set_known(Known::TraceId, value.into());
-        self
+        let ctx = self.unshared();
+        ctx.set_known(Known::TraceId, value.into());
+        ctx
     }
 
     /// Sets the span id and returns the context.
@@ -234,8 +254,9 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with_span_id(self, value: impl Into<Value>) -> Self {
-        self.set_known(Known::SpanId, value.into());
-        self
+        let ctx = self.unshared();
+        ctx.set_known(Known::SpanId, value.into());
+        ctx
     }
 
     /// Sets `key` to `value` and returns the context. See [`Context::set`].
@@ -246,8 +267,9 @@ impl Context {
     /// ```
     #[must_use]
     pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
-        self.set(key, value);
-        self
+        let ctx = self.unshared();
+        ctx.set(key, value);
+        ctx
     }
 
     /// Sets `key` to `value` in this context, replacing any earlier value of the key.
@@ -345,6 +367,19 @@ impl Context {
         self.read().attachment::<T>()
     }
 
+    /// Returns this handle if it is the only one to its store, else a handle to a copy of the
+    /// store: the `with*` builders copy on write, so `ctx.clone().with("item", 7)` never adds
+    /// `item` to the request `ctx` belongs to.
+    fn unshared(self) -> Self {
+        if Arc::strong_count(&self.inner) == 1 {
+            return self;
+        }
+        let copy = self.read().clone();
+        Context {
+            inner: Arc::new(RwLock::new(copy)),
+        }
+    }
+
     /// Sets a well-known key without looking its name up.
     pub(crate) fn set_known(&self, known: Known, value: Value) {
         let slot = Slot::new(value);
@@ -401,6 +436,24 @@ mod tests {
         let ctx = Context::new().with("b", 1).with("a", 2).with("b", 3);
         let keys: Vec<_> = ctx.entries().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["b", "a"]);
+    }
+
+    #[test]
+    fn builders_copy_a_shared_store_and_set_writes_into_it() {
+        let ctx = Context::new().with_request_id("r1");
+        let handle = ctx.clone();
+        let job = ctx.clone().with("item", 7).with_user_id(1);
+        assert!(!job.same_as(&ctx));
+        assert_eq!(ctx.get("item"), None);
+        assert_eq!(ctx.user_id(), None);
+        assert_eq!(job.request_id().as_deref(), Some("r1"));
+        handle.set("tenant_id", "acme");
+        assert_eq!(ctx.get("tenant_id"), Some(Value::from("acme")));
+        // A handle that is the only one keeps its store.
+        let alone = Context::new();
+        let before = Arc::as_ptr(&alone.inner);
+        let after = alone.with("a", 1);
+        assert_eq!(before, Arc::as_ptr(&after.inner));
     }
 
     #[test]
