@@ -267,6 +267,84 @@ pub(crate) fn write_fmt_str(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
     out.push(b'"');
 }
 
+/// Appended to a string value cut short by the line-size cap.
+pub(crate) const CUT_MARK: &str = "…[truncated]";
+
+/// Appends `value` as a quoted JSON string, cut to at most `max` bytes of it (at a character
+/// boundary) followed by [`CUT_MARK`] when longer. Returns `true` if it was cut.
+#[inline]
+pub(crate) fn write_str_capped(out: &mut Vec<u8>, value: &str, max: usize) -> bool {
+    if value.len() <= max {
+        write_str(out, value);
+        return false;
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push(b'"');
+    escape_into(out, &value[..end]);
+    escape_into(out, CUT_MARK);
+    out.push(b'"');
+    true
+}
+
+/// Appends the output of `Display`/`Debug` formatting as [`write_str_capped`] does. Output
+/// past `max` bytes is not copied (the impl still runs to its end: returning an error to it
+/// could make an impl that unwraps its writes panic). Returns `true` if it was cut.
+#[inline]
+pub(crate) fn write_fmt_str_capped(
+    out: &mut Vec<u8>,
+    args: fmt::Arguments<'_>,
+    max: usize,
+) -> bool {
+    if max == usize::MAX {
+        write_fmt_str(out, args);
+        return false;
+    }
+    out.push(b'"');
+    let mut capped = CappedWriter {
+        out: &mut *out,
+        left: max,
+        cut: false,
+    };
+    let _ = fmt::write(&mut capped, args);
+    let cut = capped.cut;
+    if cut {
+        escape_into(out, CUT_MARK);
+    }
+    out.push(b'"');
+    cut
+}
+
+/// An [`EscapingWriter`] that stops copying after `left` bytes.
+struct CappedWriter<'a> {
+    out: &'a mut Vec<u8>,
+    left: usize,
+    cut: bool,
+}
+
+impl fmt::Write for CappedWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if self.cut {
+            return Ok(());
+        }
+        if s.len() <= self.left {
+            escape_into(self.out, s);
+            self.left -= s.len();
+            return Ok(());
+        }
+        let mut end = self.left;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        escape_into(self.out, &s[..end]);
+        self.left = 0;
+        self.cut = true;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +353,32 @@ mod tests {
         let mut out = Vec::new();
         write_str(&mut out, input);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn capped_strings_are_cut_at_character_boundaries() {
+        let table: &[(&str, usize, &str, bool)] = &[
+            ("short", 10, r#""short""#, false),
+            ("exactly", 7, r#""exactly""#, false),
+            ("abcdef", 3, "\"abc…[truncated]\"", true),
+            ("é€🦀", 4, "\"é…[truncated]\"", true),
+            ("🦀", 0, "\"…[truncated]\"", true),
+        ];
+        for &(input, max, expected, cut) in table {
+            let mut out = Vec::new();
+            assert_eq!(write_str_capped(&mut out, input, max), cut, "{input:?}");
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{input:?} {max}");
+            let mut out = Vec::new();
+            assert_eq!(
+                write_fmt_str_capped(&mut out, format_args!("{input}{}", ""), max),
+                cut
+            );
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected,
+                "fmt {input:?} {max}"
+            );
+        }
     }
 
     #[test]

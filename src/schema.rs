@@ -33,6 +33,7 @@ pub struct Schema {
     pub(crate) line: &'static str,
     pub(crate) thread_name: &'static str,
     pub(crate) span_name: &'static str,
+    pub(crate) truncated: &'static str,
     pub(crate) extra_keys: KeyCase,
 }
 
@@ -77,8 +78,24 @@ impl Schema {
         line: "line",
         thread_name: "threadName",
         span_name: "span",
+        truncated: "truncated",
         extra_keys: KeyCase::Camel,
     };
+
+    /// Sets the key written (`true`) on a line that the line-size cap cut (see
+    /// [`JsonLayer::max_line_bytes`](crate::JsonLayer::max_line_bytes)). Defaults to
+    /// `truncated`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_truncated_key("log.truncated");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_truncated_key(self, key: &'static str) -> Self {
+        Self {
+            truncated: key,
+            ..self
+        }
+    }
 
     /// Sets the key of the timestamp. Defaults to `timestamp`.
     ///

@@ -79,19 +79,64 @@ impl Reserved {
     }
 }
 
+/// How much of an event a line over the size cap keeps, pass after pass.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cap {
+    /// String values (the message, event fields, errors) are cut to this many bytes.
+    max_str: usize,
+    /// Past this line length no further event field is written.
+    field_budget: usize,
+}
+
+impl Cap {
+    /// The first pass: everything whole.
+    pub(crate) const NONE: Cap = Cap {
+        max_str: usize::MAX,
+        field_budget: usize::MAX,
+    };
+
+    /// The next, tighter pass for a line that came out longer than `max_line` bytes; `None`
+    /// after the last. String values get a quarter of the line, then a thirty-second, then
+    /// 64 bytes with no fields past the budget.
+    pub(crate) fn tighter(self, max_line: usize) -> Option<Cap> {
+        let last = Cap {
+            max_str: 64,
+            field_budget: max_line.saturating_sub(512),
+        };
+        let next = match self.max_str {
+            usize::MAX => max_line / 4,
+            n if n == max_line / 4 => max_line / 32,
+            _ if self.field_budget == usize::MAX => return Some(last),
+            _ => return None,
+        };
+        Some(if next <= last.max_str {
+            last
+        } else {
+            Cap {
+                max_str: next,
+                ..self
+            }
+        })
+    }
+}
+
 /// Builds one line in a [`Line`] buffer.
 pub(crate) struct LineWriter<'a> {
     line: &'a mut Line,
     prepared: &'a Prepared,
+    cap: Cap,
+    /// Whether a value was cut or a field left out to keep the line under the cap.
+    cut: bool,
 }
 
 impl<'a> LineWriter<'a> {
-    pub(crate) fn new(line: &'a mut Line, prepared: &'a Prepared) -> Self {
-        LineWriter { line, prepared }
-    }
-
-    pub(crate) fn into_bytes(self) -> &'a [u8] {
-        &self.line.bytes
+    pub(crate) fn new(line: &'a mut Line, prepared: &'a Prepared, cap: Cap) -> Self {
+        LineWriter {
+            line,
+            prepared,
+            cap,
+            cut: false,
+        }
     }
 
     /// Opens the line: `{"timestamp":…,"level":…` and the message, if the event has one.
@@ -113,8 +158,11 @@ impl<'a> LineWriter<'a> {
             out: &mut self.line.bytes,
             key: &keys.message,
             written: None,
+            max_str: self.cap.max_str,
+            cut: false,
         };
         event.record(&mut visitor);
+        self.cut |= visitor.cut;
         visitor.written
     }
 
@@ -204,8 +252,15 @@ impl<'a> LineWriter<'a> {
         });
     }
 
-    /// Closes the line.
+    /// Closes the line, saying so under the schema's `truncated` key when the cap cut it.
     pub(crate) fn finish(&mut self) {
+        if self.cut {
+            self.line.bytes.push(b',');
+            self.line
+                .bytes
+                .extend_from_slice(self.prepared.keys.truncated.fragment());
+            self.line.bytes.extend_from_slice(b"true");
+        }
         self.line.bytes.extend_from_slice(b"}\n");
     }
 
@@ -276,14 +331,25 @@ impl<'a> LineWriter<'a> {
         }
     }
 
-    /// Writes the output of a `Debug` or `Display` impl as a string. An impl that panics is
-    /// replaced by a marker, so the rest of the line is kept.
-    fn user_fmt(&mut self, args: impl FnOnce(&mut Vec<u8>)) {
+    /// Writes a string value, cut to the cap.
+    #[inline]
+    fn str_value(&mut self, value: &str) {
+        self.cut |= json::write_str_capped(&mut self.line.bytes, value, self.cap.max_str);
+    }
+
+    /// Writes the output of a `Debug` or `Display` impl as a string, cut to the cap. An impl
+    /// that panics is replaced by a marker, so the rest of the line is kept.
+    fn user_fmt(&mut self, args: fmt::Arguments<'_>) {
         let start = self.line.bytes.len();
-        let out = &mut self.line.bytes;
-        if catch_unwind(AssertUnwindSafe(|| args(out))).is_err() {
-            self.line.bytes.truncate(start);
-            json::write_str(&mut self.line.bytes, PANICKED);
+        let (out, max) = (&mut self.line.bytes, self.cap.max_str);
+        match catch_unwind(AssertUnwindSafe(|| {
+            json::write_fmt_str_capped(out, args, max)
+        })) {
+            Ok(cut) => self.cut |= cut,
+            Err(_) => {
+                self.line.bytes.truncate(start);
+                json::write_str(&mut self.line.bytes, PANICKED);
+            }
         }
     }
 }
@@ -304,6 +370,8 @@ struct MessageVisitor<'a> {
     key: &'a Key,
     /// The index of the field written, once one is.
     written: Option<usize>,
+    max_str: usize,
+    cut: bool,
 }
 
 impl MessageVisitor<'_> {
@@ -322,20 +390,23 @@ impl MessageVisitor<'_> {
 impl Visit for MessageVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.key(field) {
-            json::write_str(self.out, value);
+            self.cut |= json::write_str_capped(self.out, value, self.max_str);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.key(field) {
             let start = self.out.len();
-            let out = &mut *self.out;
+            let (out, max) = (&mut *self.out, self.max_str);
             let written = catch_unwind(AssertUnwindSafe(|| {
-                json::write_fmt_str(out, format_args!("{value:?}"))
+                json::write_fmt_str_capped(out, format_args!("{value:?}"), max)
             }));
-            if written.is_err() {
-                self.out.truncate(start);
-                json::write_str(self.out, PANICKED);
+            match written {
+                Ok(cut) => self.cut |= cut,
+                Err(_) => {
+                    self.out.truncate(start);
+                    json::write_str(self.out, PANICKED);
+                }
             }
         }
     }
@@ -359,6 +430,10 @@ impl FieldVisitor<'_, '_> {
         {
             return false;
         }
+        if self.writer.line.bytes.len() > self.writer.cap.field_budget {
+            self.writer.cut = true;
+            return false;
+        }
         self.writer.key(name, "", FIELD_RENAME);
         if self.writer.prepared.redacts(name) {
             self.writer.line.bytes.extend_from_slice(REDACTED);
@@ -371,7 +446,7 @@ impl FieldVisitor<'_, '_> {
 impl Visit for FieldVisitor<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if self.key(field) {
-            json::write_str(&mut self.writer.line.bytes, value);
+            self.writer.str_value(value);
         }
     }
 
@@ -413,8 +488,7 @@ impl Visit for FieldVisitor<'_, '_> {
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.key(field) {
-            self.writer
-                .user_fmt(|out| json::write_fmt_str(out, format_args!("{value:?}")));
+            self.writer.user_fmt(format_args!("{value:?}"));
         }
     }
 
@@ -427,8 +501,7 @@ impl Visit for FieldVisitor<'_, '_> {
         if !self.key(field) {
             return;
         }
-        self.writer
-            .user_fmt(|out| json::write_fmt_str(out, format_args!("{value}")));
+        self.writer.user_fmt(format_args!("{value}"));
         let first = match catch_unwind(AssertUnwindSafe(|| value.source())) {
             Ok(None) => return,
             Ok(Some(first)) => Ok(first),
@@ -439,6 +512,7 @@ impl Visit for FieldVisitor<'_, '_> {
             KeyCase::Snake => "_sources",
         };
         self.writer.key(field.name(), tail, FIELD_RENAME);
+        let (max_str, mut cut) = (self.writer.cap.max_str, false);
         let out = &mut self.writer.line.bytes;
         out.push(b'[');
         let mut next = first;
@@ -453,12 +527,15 @@ impl Visit for FieldVisitor<'_, '_> {
             };
             let start = out.len();
             let written = catch_unwind(AssertUnwindSafe(|| {
-                json::write_fmt_str(out, format_args!("{err}"))
+                json::write_fmt_str_capped(out, format_args!("{err}"), max_str)
             }));
-            if written.is_err() {
-                out.truncate(start);
-                json::write_str(out, PANICKED);
-                break;
+            match written {
+                Ok(was_cut) => cut |= was_cut,
+                Err(_) => {
+                    out.truncate(start);
+                    json::write_str(out, PANICKED);
+                    break;
+                }
             }
             next = match catch_unwind(AssertUnwindSafe(|| err.source())) {
                 Ok(None) => break,
@@ -467,5 +544,6 @@ impl Visit for FieldVisitor<'_, '_> {
             };
         }
         out.push(b']');
+        self.writer.cut |= cut;
     }
 }

@@ -22,7 +22,7 @@ pub use errors::ErrorCounter;
 use crate::context::{spans, with_current_or, Value};
 use crate::json;
 use crate::schema::{to_snake_case, Schema};
-use format::{LineWriter, Reserved};
+use format::{Cap, LineWriter, Reserved};
 
 /// A [`Layer`] that writes each event as one line of JSON, with the current request context.
 ///
@@ -113,6 +113,10 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
     errors: ErrorCounter,
 }
 
+/// The default line-size cap: Docker's json-file log driver splits longer lines into partial
+/// messages that many log shippers never join again.
+const DEFAULT_MAX_LINE: usize = 16 * 1024;
+
 /// The switches of a layer. `Copy`, so a setter moves one value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
@@ -123,6 +127,7 @@ pub(crate) struct Settings {
     pub(crate) thread_name: bool,
     pub(crate) span_name: bool,
     pub(crate) report_errors: bool,
+    pub(crate) max_line: usize,
     pub(crate) clock: fn() -> SystemTime,
 }
 
@@ -136,6 +141,7 @@ impl Default for Settings {
             thread_name: false,
             span_name: false,
             report_errors: true,
+            max_line: DEFAULT_MAX_LINE,
             clock: SystemTime::now,
         }
     }
@@ -177,6 +183,7 @@ pub(crate) struct LayerKeys {
     pub(crate) line: json::Key,
     pub(crate) thread_name: json::Key,
     pub(crate) span_name: json::Key,
+    pub(crate) truncated: json::Key,
 }
 
 impl Prepared {
@@ -213,6 +220,7 @@ impl Prepared {
             line: reserve(schema.line, settings.line_number),
             thread_name: reserve(schema.thread_name, settings.thread_name),
             span_name: reserve(schema.span_name, settings.span_name),
+            truncated: reserve(schema.truncated, true),
         };
         let mut static_json = Vec::new();
         for (name, value) in statics {
@@ -360,6 +368,28 @@ where
     pub fn with_error_reporting(self, yes: bool) -> Self {
         let settings = Settings {
             report_errors: yes,
+            ..self.prepared.settings
+        };
+        self.settings(settings)
+    }
+
+    /// Sets the line-size cap in bytes, newline included. A line that comes out longer is
+    /// written again with its string values (the message, event fields, error messages and
+    /// causes) cut at a character boundary and marked `…[truncated]`, tighter pass after
+    /// pass; as a last resort, event fields past the cap are left out. The line stays one
+    /// valid JSON object with every core, context and static key, and gets
+    /// `"truncated":true` (the [`Schema`]'s `truncated` key). Context and static values are
+    /// written whole, so a cap smaller than they are cannot be met. `usize::MAX` turns the
+    /// cap off. Defaults to 16 KiB (Docker's json-file driver splits longer lines; Loki
+    /// accepts 256 KB by default).
+    ///
+    /// ```
+    /// let layer = tracing_ambient::JsonLayer::stdout().max_line_bytes(256 * 1024);
+    /// # drop(layer);
+    /// ```
+    pub fn max_line_bytes(self, max: usize) -> Self {
+        let settings = Settings {
+            max_line: max,
             ..self.prepared.settings
         };
         self.settings(settings)
@@ -605,28 +635,42 @@ where
         let from_log = normalized.is_some();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let settings = self.prepared.settings;
+        // The innermost active scope's context wins; where none is active, an event with an
+        // explicit parent (`info!(parent: &span, ..)`) takes the parent's.
+        let parent = event
+            .parent()
+            .and_then(|parent| spans::context_of(parent, cx));
+        let span = if settings.span_name {
+            cx.event_span(event)
+        } else {
+            None
+        };
         line::with_line(|line| {
-            let mut writer = LineWriter::new(line, &self.prepared);
-            let message_field = writer.core(now, meta.level(), event);
-            // The innermost active scope's context wins; where none is active, an event with
-            // an explicit parent (`info!(parent: &span, ..)`) takes the parent's.
-            let parent = event
-                .parent()
-                .and_then(|parent| spans::context_of(parent, cx));
-            with_current_or(parent.as_ref(), |ctx| {
-                if let Some(ctx) = ctx {
-                    writer.context(&ctx.read());
+            let mut cap = Cap::NONE;
+            loop {
+                let mut writer = LineWriter::new(line, &self.prepared, cap);
+                let message_field = writer.core(now, meta.level(), event);
+                with_current_or(parent.as_ref(), |ctx| {
+                    if let Some(ctx) = ctx {
+                        writer.context(&ctx.read());
+                    }
+                });
+                writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
+                writer.fields(event, from_log, message_field);
+                writer.finish();
+                // Rare: a line over the cap is built again, tighter, rather than cut blindly.
+                if line.bytes.len() <= settings.max_line {
+                    break;
                 }
-            });
-            let span = if settings.span_name {
-                cx.event_span(event)
-            } else {
-                None
-            };
-            writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
-            writer.fields(event, from_log, message_field);
-            writer.finish();
-            self.write_line(meta, writer.into_bytes());
+                match cap.tighter(settings.max_line) {
+                    Some(tighter) => {
+                        cap = tighter;
+                        line.clear();
+                    }
+                    None => break,
+                }
+            }
+            self.write_line(meta, &line.bytes);
         });
     }
 }
