@@ -2,12 +2,39 @@
 
 mod common;
 
+use std::io;
+use std::sync::{Arc, Mutex};
+
 use common::Capture;
 use proptest::prelude::*;
 use serde_json::json;
 use tracing::info;
 use tracing_ambient::{Context, JsonLayer, KeyCase, Schema};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
+
+/// A `MakeWriter` that keeps each write apart.
+#[derive(Clone, Default)]
+struct Writes(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl io::Write for &Writes {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().push(buf.to_vec());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Writes {
+    type Writer = &'a Writes;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
 
 fn one_line(f: impl FnOnce()) -> common::Line {
     let capture = Capture::default();
@@ -178,6 +205,111 @@ fn context_keys_are_written_as_the_spec_says() {
     eprintln!(
         "context keys: {} keys, each written as the table says in camel and snake case",
         KEY_TABLE.len()
+    );
+}
+
+/// A string token as RFC 8259 section 7 writes it: `"` and `\\` escaped, control characters
+/// escaped (the two-character forms where the RFC has one, else `\u00xx` in lower case, as
+/// serde_json writes them), everything else, DEL and U+2028/U+2029 included, as it is.
+fn rfc8259(s: &str) -> String {
+    let mut out = String::from('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn reference_encoder_follows_rfc_8259() {
+    let table = [
+        ("a\"b", r#""a\"b""#),
+        ("\\", r#""\\""#),
+        ("\u{0}\u{1f}\u{8}\u{c}\n\r\t", r#""\u0000\u001f\b\f\n\r\t""#),
+        ("\u{7f}\u{2028}\u{2029}", "\"\u{7f}\u{2028}\u{2029}\""),
+    ];
+    for (input, expected) in table {
+        assert_eq!(rfc8259(input), expected);
+    }
+}
+
+#[test]
+fn escapes_at_every_offset_including_the_last() {
+    let specials: Vec<char> = ['"', '\\', '\u{7f}', '\u{2028}', '\u{2029}']
+        .into_iter()
+        .chain((0u8..0x20).map(char::from))
+        .collect();
+    assert_eq!(specials.len(), 37);
+    // Every length from 1 to 40 and every offset, the last included: clean runs before and
+    // after the character cover the eight-byte skip, its tail, and strings shorter than it.
+    let mut cases = Vec::new();
+    for &special in &specials {
+        for len in 1..=40 {
+            for at in 0..len {
+                let s: String = (0..len)
+                    .map(|i| {
+                        if i == at {
+                            special
+                        } else {
+                            char::from(b'a' + (i % 26) as u8)
+                        }
+                    })
+                    .collect();
+                cases.push(s);
+            }
+        }
+    }
+    assert_eq!(cases.len(), 37 * (1..=40).sum::<usize>());
+
+    // Each write kept apart: the layer writes a line with one `write_all`, so a raw newline
+    // in a value shows as a control byte inside one write, not as a line count that is off.
+    let writes = Writes::default();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writes.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        for s in &cases {
+            // Three ways a string reaches the line: a context value, the message (Display),
+            // an event field.
+            Context::new()
+                .with("ctx", s.as_str())
+                .in_scope(|| info!(v = s.as_str(), "{}", s));
+        }
+    });
+    let writes = writes.0.lock().unwrap();
+    assert_eq!(writes.len(), cases.len(), "one write per event");
+    for (write, s) in writes.iter().zip(&cases) {
+        let raw = std::str::from_utf8(write).expect("a line is UTF-8");
+        let raw = raw
+            .strip_suffix('\n')
+            .unwrap_or_else(|| panic!("no newline at the end for {s:?}: {raw:?}"));
+        assert!(
+            raw.bytes().all(|b| b >= 0x20),
+            "a raw control byte for {s:?}: {raw:?}"
+        );
+        let token = rfc8259(s);
+        for key in ["message", "ctx", "v"] {
+            let expected = format!("\"{key}\":{token}");
+            assert!(raw.contains(&expected), "{expected} not in {raw}");
+        }
+        let line = common::parse_line(raw);
+        for key in ["message", "ctx", "v"] {
+            assert_eq!(line.str(key), Some(s.as_str()), "{key} of {s:?}: {raw}");
+        }
+    }
+    eprintln!(
+        "escaping: {} strings ({} characters x lengths 1..=40 x every offset), 3 places each, \
+         all as RFC 8259 writes them",
+        cases.len(),
+        specials.len()
     );
 }
 
