@@ -237,16 +237,31 @@ mod tests {
 
     #[test]
     fn invalid_request_id_is_replaced_and_optionally_kept_sanitised() {
-        let layer = RequestContextLayer::new().keep_invalid_request_id(true);
-        let (response, lines) = run(layer, request(&[("x-request-id", "bad id */")]));
-        let id = response.headers()["x-request-id"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(id.len(), 36, "a UUID v7: {id}");
-        for line in &lines {
-            assert_eq!(line["requestId"], id.as_str());
-            assert_eq!(line["invalidRequestId"], "bad_id__/");
+        // Each byte outside `A-Z a-z 0-9 . _ : @ + / = -` becomes `_`; only when asked.
+        for (keep, kept) in [
+            (None, None),
+            (Some(false), None),
+            (Some(true), Some("bad_id__/")),
+        ] {
+            let layer = match keep {
+                None => RequestContextLayer::new(),
+                Some(keep) => RequestContextLayer::new().keep_invalid_request_id(keep),
+            };
+            let (response, lines) = run(layer, request(&[("x-request-id", "bad id */")]));
+            let id = response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(id.len(), 36, "a UUID v7: {id}");
+            assert_eq!(lines.len(), 2, "the handler's line and the access line");
+            for line in &lines {
+                assert_eq!(line["requestId"], id.as_str());
+                assert_eq!(
+                    line.get("invalidRequestId").and_then(|v| v.as_str()),
+                    kept,
+                    "keep_invalid_request_id: {keep:?}: {line}"
+                );
+            }
         }
     }
 

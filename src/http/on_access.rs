@@ -255,11 +255,26 @@ mod tests {
 
     #[test]
     fn secret_headers_cannot_be_named() {
-        let on_access = DefaultOnAccess::new()
-            .request_header(AUTHORIZATION)
-            .request_header(COOKIE)
-            .request_header(http::header::USER_AGENT)
-            .request_header(http::header::USER_AGENT);
+        // The list of `request_header`'s docs, typed here rather than taken from the code.
+        let secret = [
+            "authorization",
+            "proxy-authorization",
+            "cookie",
+            "set-cookie",
+        ];
+        for name in secret {
+            let on_access = DefaultOnAccess::new().request_header(HeaderName::from_static(name));
+            assert!(on_access.request_headers().is_empty(), "{name}");
+            // Header names are case-insensitive: any spelling is the same name.
+            let upper = HeaderName::from_bytes(name.to_ascii_uppercase().as_bytes()).unwrap();
+            let on_access = DefaultOnAccess::new().request_header(upper);
+            assert!(on_access.request_headers().is_empty(), "{name} in capitals");
+        }
+        let on_access = secret.iter().fold(
+            DefaultOnAccess::new().request_header(http::header::USER_AGENT),
+            |on_access, name| on_access.request_header(HeaderName::from_static(name)),
+        );
+        let on_access = on_access.request_header(http::header::USER_AGENT);
         assert_eq!(on_access.request_headers(), [http::header::USER_AGENT]);
     }
 
@@ -269,5 +284,52 @@ mod tests {
         assert_eq!(printable(&value), "caf__x");
         let long = HeaderValue::from_str(&"v".repeat(1000)).unwrap();
         assert_eq!(printable(&long).len(), MAX_HEADER_VALUE);
+    }
+
+    #[test]
+    fn every_byte_outside_printable_ascii_is_replaced() {
+        // RFC 9110 5.5: a field value is VCHAR, obs-text, SP and HTAB. `http` refuses the
+        // other bytes (0x00-0x1F but HTAB, and 0x7F), so those never reach `printable`: this
+        // checks that they cannot, as the filter's safety for them rests on it.
+        let valid = |b: u8| b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80;
+        let (mut replaced, mut unrepresentable) = (0, 0);
+        for b in 0..=255u8 {
+            for (before, after) in [("", ""), ("a", "z"), ("az", "")] {
+                let bytes = [before.as_bytes(), &[b], after.as_bytes()].concat();
+                let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                    assert!(!valid(b), "{b:#04x} after {before:?} is a field value byte");
+                    unrepresentable += 1;
+                    continue;
+                };
+                assert!(valid(b), "{b:#04x} after {before:?} made a header value");
+                // Printable ASCII is SP to `~`; anything else becomes `_`.
+                let printable_ascii = (0x20..=0x7e).contains(&b);
+                let kept = if printable_ascii { b as char } else { '_' };
+                assert_eq!(
+                    printable(&value),
+                    format!("{before}{kept}{after}"),
+                    "{b:#04x} after {before:?}"
+                );
+                replaced += usize::from(!printable_ascii);
+            }
+        }
+        // HTAB and the 128 bytes of obs-text, each at three places.
+        assert_eq!(replaced, 3 * 129);
+        // The 31 control characters other than HTAB, and DEL.
+        assert_eq!(unrepresentable, 3 * 32);
+    }
+
+    #[test]
+    fn a_refused_byte_is_replaced_up_to_the_last_kept_one() {
+        for (len, at) in [(256, 255), (257, 255), (257, 256), (300, 0)] {
+            let mut bytes = vec![b'v'; len];
+            bytes[at] = 0xff;
+            let out = printable(&HeaderValue::from_bytes(&bytes).unwrap());
+            let mut expected = "v".repeat(len.min(MAX_HEADER_VALUE));
+            if at < MAX_HEADER_VALUE {
+                expected.replace_range(at..=at, "_");
+            }
+            assert_eq!(out, expected, "{len} bytes, 0xff at {at}");
+        }
     }
 }

@@ -97,18 +97,58 @@ pub async fn raw(addr: SocketAddr, head: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Waits until `done` holds for the captured lines, for at most 30 seconds; then returns them.
-/// Access lines are written when the server finishes the body, which may be a moment after
-/// the client has it.
-pub async fn lines_until(capture: &Capture, done: impl Fn(&[Line]) -> bool) -> Vec<Line> {
-    for _ in 0..3000 {
+/// How long [`lines_until`] waits. Every line it waits for is written within milliseconds of
+/// the response; this only bounds how long a failing test takes to say so.
+pub const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// Waits until `done` holds for the captured lines and returns them; panics if it does not
+/// hold within [`PROMPTLY`], naming the caller's line and showing what was captured. Access
+/// lines are written when the server finishes the body, which may be a moment after the
+/// client has it.
+#[track_caller]
+pub fn lines_until<'a>(
+    capture: &'a Capture,
+    done: impl Fn(&[Line]) -> bool + 'a,
+) -> impl std::future::Future<Output = Vec<Line>> + 'a {
+    let caller = std::panic::Location::caller();
+    async move {
+        wait_for(
+            capture,
+            &format!("the condition at {caller}"),
+            PROMPTLY,
+            done,
+        )
+        .await
+    }
+}
+
+/// Waits until `done` holds for the captured lines, for at most `timeout`, and returns them.
+///
+/// # Panics
+///
+/// On timeout, with `what` it waited for, how many lines it got and the last of them.
+pub async fn wait_for(
+    capture: &Capture,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&[Line]) -> bool,
+) -> Vec<Line> {
+    let start = std::time::Instant::now();
+    loop {
         let lines = capture.lines();
         if done(&lines) {
             return lines;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        if start.elapsed() > timeout {
+            let last = &lines[lines.len().saturating_sub(10)..];
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; got {} lines, the last {}: {last:#?}",
+                lines.len(),
+                last.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    capture.lines()
 }
 
 /// The lines whose `requestId` is `id`.
