@@ -335,9 +335,15 @@ fn non_finite_floats_are_strings() {
 }
 
 #[test]
-fn huge_values_are_written_whole() {
+fn huge_values_are_written_whole_without_a_cap() {
     let big = "x\"".repeat(512 * 1024);
-    let line = one_line(|| info!(big = big.as_str(), "{}", big));
+    let capture = Capture::default();
+    let layer = JsonLayer::new(capture.clone()).max_line_bytes(usize::MAX);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || info!(big = big.as_str(), "{}", big));
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
     assert_eq!(line.at("big"), &json!(big));
     assert_eq!(line.at("message"), &json!(big));
 }
