@@ -29,6 +29,8 @@ struct ScopeFrame {
 #[derive(Debug)]
 struct SpanFrame {
     span: u64,
+    /// The layer that pushed it (see `spans::Owner`).
+    owner: u64,
     task: Option<tokio::task::Id>,
     ctx: Context,
 }
@@ -146,22 +148,36 @@ fn change_frames<R>(f: impl FnOnce(&mut Frames) -> R) -> Option<R> {
 }
 
 /// Makes a span's context current while the span is entered and no scope is active.
-pub(crate) fn push_span(span: u64, ctx: Context) {
+pub(crate) fn push_span(span: u64, owner: u64, ctx: Context) {
     let task = tokio::task::try_id();
-    change_frames(|frames| frames.spans.push(SpanFrame { span, task, ctx }));
+    change_frames(|frames| {
+        frames.spans.push(SpanFrame {
+            span,
+            owner,
+            task,
+            ctx,
+        })
+    });
+}
+
+/// Returns how many span frames this thread has.
+#[cfg(test)]
+pub(crate) fn span_frames() -> usize {
+    FRAMES.with(|frames| frames.borrow().spans.len())
 }
 
 /// Removes the topmost frame the span pushed, preferring the one this task pushed. Spans
 /// normally exit in the reverse order of entering; one that exits out of order still removes
 /// only its own frame.
-pub(crate) fn pop_span(span: u64) {
+pub(crate) fn pop_span(span: u64, owner: u64) {
     let task = tokio::task::try_id();
     change_frames(|frames| {
         let spans = &mut frames.spans;
+        let ours = |f: &SpanFrame| f.span == span && f.owner == owner;
         let found = spans
             .iter()
-            .rposition(|f| f.span == span && f.task == task)
-            .or_else(|| spans.iter().rposition(|f| f.span == span));
+            .rposition(|f| ours(f) && f.task == task)
+            .or_else(|| spans.iter().rposition(ours));
         if let Some(i) = found {
             spans.remove(i);
         }
@@ -500,53 +516,55 @@ mod tests {
     #[test]
     fn a_span_entered_in_a_closure_scope_stays_current_after_it() {
         let ctx = Context::new().with_request_id("scope");
-        ctx.in_scope(|| push_span(7, Context::new().with_request_id("span")));
+        ctx.in_scope(|| push_span(7, 0, Context::new().with_request_id("span")));
         assert_eq!(request_id().as_deref(), Some("span"));
-        pop_span(7);
+        pop_span(7, 0);
         assert_eq!(request_id(), None);
     }
 
     #[test]
     fn a_scope_wins_over_entered_spans() {
-        push_span(1, Context::new().with_request_id("B"));
+        push_span(1, 0, Context::new().with_request_id("B"));
         Context::new().with_request_id("A").in_scope(|| {
             assert_eq!(request_id().as_deref(), Some("A"));
-            push_span(2, Context::new().with_request_id("B2"));
+            push_span(2, 0, Context::new().with_request_id("B2"));
             assert_eq!(request_id().as_deref(), Some("A"));
-            pop_span(2);
+            pop_span(2, 0);
         });
         assert_eq!(request_id().as_deref(), Some("B"));
-        pop_span(1);
+        pop_span(1, 0);
     }
 
     #[test]
     fn a_span_exiting_inside_a_later_scope_does_not_strand_the_scope() {
-        push_span(1, Context::new().with_request_id("span"));
-        Context::new().with_request_id("A").in_scope(|| pop_span(1));
+        push_span(1, 0, Context::new().with_request_id("span"));
+        Context::new()
+            .with_request_id("A")
+            .in_scope(|| pop_span(1, 0));
         assert_eq!(request_id(), None, "no frame is left behind");
     }
 
     #[test]
     fn spans_bring_no_context_back_inside_a_detached_scope() {
         run_in(&Mode::Detached, || {
-            push_span(3, Context::new().with_request_id("old request"));
+            push_span(3, 0, Context::new().with_request_id("old request"));
             assert_eq!(request_id(), None);
             Context::new().with_request_id("job").in_scope(|| {
-                push_span(4, Context::new().with_request_id("job span"));
+                push_span(4, 0, Context::new().with_request_id("job span"));
                 assert_eq!(request_id().as_deref(), Some("job"));
-                pop_span(4);
+                pop_span(4, 0);
             });
-            pop_span(3);
+            pop_span(3, 0);
         });
     }
 
     #[test]
     fn span_frames_pop_out_of_order() {
-        push_span(1, Context::new().with_request_id("one"));
-        push_span(2, Context::new().with_request_id("two"));
-        pop_span(1);
+        push_span(1, 0, Context::new().with_request_id("one"));
+        push_span(2, 0, Context::new().with_request_id("two"));
+        pop_span(1, 0);
         assert_eq!(request_id().as_deref(), Some("two"));
-        pop_span(2);
+        pop_span(2, 0);
         assert_eq!(request_id(), None);
     }
 

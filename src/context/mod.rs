@@ -6,7 +6,8 @@
 //! [`spawn`], [`spawn_blocking`] and [`InCurrentContext`] carry it where Rust would lose it.
 
 mod carry;
-mod current;
+pub(crate) mod current;
+mod layer;
 mod payload;
 pub(crate) mod spans;
 mod store;
@@ -14,6 +15,7 @@ mod value;
 
 pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
 pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
+pub use layer::ContextLayer;
 pub use store::Context;
 pub use value::Value;
 

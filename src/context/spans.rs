@@ -3,6 +3,7 @@
 //! layer's span callbacks.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -13,9 +14,27 @@ use tracing_subscriber::registry::LookupSpan;
 use super::current::{pop_span, push_span, with_current_or};
 use super::{Context, Value};
 
-/// The context a span carries, kept in the span's extensions.
+/// Which of our layers keeps a span's frames. Every layer of ours in a subscriber sees every
+/// span; the first one to store the span's context pushes and pops its frames, so two layers
+/// (a `ContextLayer` and a `JsonLayer`, or two `JsonLayer`s) never push them twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owner(u64);
+
+impl Owner {
+    /// Returns an owner id no other layer has.
+    pub(crate) fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Owner(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The context a span carries, kept in the span's extensions, and the layer that keeps its
+/// frames.
 #[derive(Debug)]
-struct SpanContext(Context);
+struct SpanContext {
+    ctx: Context,
+    owner: Owner,
+}
 
 /// Remembers the context of a new span: its explicit parent's, or else the current one. Span
 /// fields named in `promote` are set in that context.
@@ -24,6 +43,7 @@ pub(crate) fn on_new_span<S>(
     id: &Id,
     cx: &layer::Context<'_, S>,
     promote: &[Box<str>],
+    owner: Owner,
 ) where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -42,7 +62,7 @@ pub(crate) fn on_new_span<S>(
     let mut extensions = span.extensions_mut();
     // Two of our layers in one subscriber both see the span; the first one stores it.
     if extensions.get_mut::<SpanContext>().is_none() {
-        extensions.insert(SpanContext(ctx));
+        extensions.insert(SpanContext { ctx, owner });
     }
 }
 
@@ -72,23 +92,27 @@ where
 {
     let span = cx.span(id)?;
     let extensions = span.extensions();
-    extensions.get::<SpanContext>().map(|c| c.0.clone())
+    extensions.get::<SpanContext>().map(|c| c.ctx.clone())
 }
 
-/// Makes the span's context current while it is entered.
-pub(crate) fn on_enter<S>(id: &Id, cx: &layer::Context<'_, S>)
+/// Makes the span's context current while it is entered, if `owner` keeps its frames.
+pub(crate) fn on_enter<S>(id: &Id, cx: &layer::Context<'_, S>, owner: Owner)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if let Some(ctx) = context_of(id, cx) {
-        push_span(id.into_u64(), ctx);
+    let Some(span) = cx.span(id) else { return };
+    let extensions = span.extensions();
+    if let Some(stored) = extensions.get::<SpanContext>() {
+        if stored.owner == owner {
+            push_span(id.into_u64(), owner.0, stored.ctx.clone());
+        }
     }
 }
 
-/// Removes what [`on_enter`] pushed. A span without a context pushed nothing and its id is
-/// on no frame, so this needs no lookup.
-pub(crate) fn on_exit(id: &Id) {
-    pop_span(id.into_u64());
+/// Removes what [`on_enter`] pushed. A span without a context, or kept by another layer,
+/// pushed nothing of this owner's, so this needs no lookup.
+pub(crate) fn on_exit(id: &Id, owner: Owner) {
+    pop_span(id.into_u64(), owner.0);
 }
 
 /// Copies span fields named in the promote list into the context.

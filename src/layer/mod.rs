@@ -108,6 +108,7 @@ use format::{Cap, LineWriter, Reserved};
 #[must_use]
 pub struct JsonLayer<W = fn() -> io::Stdout> {
     make_writer: W,
+    owner: spans::Owner,
     prepared: Prepared,
     statics: Vec<(Box<str>, Value)>,
     errors: ErrorCounter,
@@ -280,6 +281,7 @@ where
     pub fn new(make_writer: W) -> Self {
         JsonLayer {
             make_writer,
+            owner: spans::Owner::new(),
             prepared: Prepared::new(Settings::default(), &[], Vec::new(), Vec::new()),
             statics: Vec::new(),
             errors: ErrorCounter::default(),
@@ -533,7 +535,7 @@ where
 }
 
 /// Adds a field name to a list, and its snake-case form when that differs.
-fn push_name(list: &mut Vec<Box<str>>, name: &str) {
+pub(crate) fn push_name(list: &mut Vec<Box<str>>, name: &str) {
     let snake = to_snake_case(name);
     if *snake != *name {
         list.push(snake.into());
@@ -578,6 +580,7 @@ impl<W> JsonLayer<W> {
     {
         JsonLayer {
             make_writer,
+            owner: self.owner,
             prepared: self.prepared,
             statics: self.statics,
             errors: self.errors,
@@ -591,7 +594,7 @@ where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_new_span(attrs, id, &cx, &self.prepared.promote);
+        spans::on_new_span(attrs, id, &cx, &self.prepared.promote, self.owner);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
@@ -599,11 +602,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_enter(id, &cx);
+        spans::on_enter(id, &cx, self.owner);
     }
 
     fn on_exit(&self, id: &Id, _cx: layer::Context<'_, S>) {
-        spans::on_exit(id);
+        spans::on_exit(id, self.owner);
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
