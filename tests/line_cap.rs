@@ -77,6 +77,7 @@ fn a_one_megabyte_field_gives_one_valid_line_under_the_cap() {
 #[test]
 fn huge_messages_debug_values_and_errors_are_cut_too() {
     #[derive(Debug)]
+    #[allow(dead_code)] // read by Debug only
     struct Big(Vec<u8>);
     #[derive(Debug)]
     struct BigError(String, Option<Box<BigError>>);
