@@ -63,7 +63,7 @@ mod test_support;
 pub use crate::http::{traceparent, tracestate};
 pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
-    Context, ContextLayer, InCurrentContext, Scoped, Value,
+    Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,
 };
 pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};

@@ -441,17 +441,21 @@ pub fn set_user_id(value: impl Into<Value>) {
     }
 }
 
-/// Sets `key` to `value` in the current context (see [`Context::set`]). With no current
-/// context this does nothing.
+/// Sets `key` to `value` (any `serde::Serialize` value) in the current context (see
+/// [`Context::set`]). With no current context this does nothing.
 ///
 /// ```
 /// use tracing_ambient::Context;
 ///
 /// let ctx = Context::new();
-/// ctx.in_scope(|| tracing_ambient::set("tenant_id", "acme"));
+/// ctx.in_scope(|| {
+///     tracing_ambient::set("tenant_id", "acme");
+///     tracing_ambient::set("roles", vec!["admin", "editor"]);
+/// });
 /// assert_eq!(ctx.get("tenant_id").unwrap().to_string(), "acme");
+/// assert_eq!(ctx.get("roles").unwrap().to_string(), r#"["admin","editor"]"#);
 /// ```
-pub fn set(key: &str, value: impl Into<Value>) {
+pub fn set(key: &str, value: impl serde::Serialize) {
     if let Some(ctx) = Context::current() {
         ctx.set(key, value);
     }

@@ -11,13 +11,17 @@ mod layer;
 mod payload;
 pub(crate) mod spans;
 mod store;
+mod to_value;
 mod value;
 
 pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
 pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
 pub use layer::ContextLayer;
 pub use store::Context;
+pub use to_value::ValueError;
 pub use value::Value;
+
+pub(crate) use to_value::to_value;
 
 pub(crate) use current::with_current_or;
 pub(crate) use store::{Entries, Known};

@@ -124,7 +124,7 @@ struct Promote<'a> {
 impl Promote<'_> {
     fn set(&mut self, field: &Field, value: impl Into<Value>) {
         if self.promote.iter().any(|p| **p == *field.name()) {
-            self.ctx.set(field.name(), value);
+            self.ctx.set_value(field.name(), value.into());
         }
     }
 }
@@ -155,7 +155,7 @@ impl Visit for Promote<'_> {
             // A `Debug` impl that panics leaves the context as it was.
             let text = catch_unwind(AssertUnwindSafe(|| format!("{value:?}")));
             if let Ok(text) = text {
-                self.ctx.set(field.name(), text);
+                self.ctx.set_value(field.name(), text.into());
             }
         }
     }

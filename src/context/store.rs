@@ -5,7 +5,9 @@ use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
-use super::Value;
+use serde::Serialize;
+
+use super::{to_value, Value, ValueError};
 use crate::json::Key;
 use crate::schema::{to_camel_case, to_snake_case};
 
@@ -259,14 +261,18 @@ impl Context {
         ctx
     }
 
-    /// Sets `key` to `value` and returns the context. See [`Context::set`].
+    /// Sets `key` to `value` (any `serde::Serialize` value) and returns the context. See
+    /// [`Context::set`]; a value that cannot be serialized leaves the context as it was.
     ///
     /// ```
-    /// let ctx = tracing_ambient::Context::new().with("tenant_id", "acme");
+    /// let ctx = tracing_ambient::Context::new()
+    ///     .with("tenant_id", "acme")
+    ///     .with("roles", ["admin", "editor"]);
     /// assert_eq!(ctx.get("tenantId").unwrap().to_string(), "acme");
+    /// assert_eq!(ctx.get("roles").unwrap().to_string(), r#"["admin","editor"]"#);
     /// ```
     #[must_use]
-    pub fn with(self, key: &str, value: impl Into<Value>) -> Self {
+    pub fn with(self, key: &str, value: impl Serialize) -> Self {
         let ctx = self.unshared();
         ctx.set(key, value);
         ctx
@@ -274,18 +280,60 @@ impl Context {
 
     /// Sets `key` to `value` in this context, replacing any earlier value of the key.
     ///
+    /// The value is anything `serde::Serialize`: strings, numbers and booleans keep their
+    /// JSON type, sequences become arrays and structs and maps objects (`serde_json::json!`
+    /// values too). It is serialized once, here, and copied as raw JSON onto each line.
+    ///
     /// Every handle to the context sees the value, and so does every later line of the
     /// request. `request_id`, `user_id`, `trace_id` and `span_id` (in any case) set the
     /// well-known keys; any other key is an extra key.
+    ///
+    /// # Bad values
+    ///
+    /// A value whose `Serialize` impl fails or panics, or a map whose keys are not strings,
+    /// leaves the context as it was and logs a `warn` line (target `tracing_ambient`) saying
+    /// why. [`Context::try_set`] returns the error instead.
     ///
     /// ```
     /// let ctx = tracing_ambient::Context::new();
     /// let handle = ctx.clone();
     /// ctx.set("userId", 7);
+    /// ctx.set("roles", vec!["admin", "editor"]);
     /// assert_eq!(handle.get("user_id").unwrap().to_string(), "7");
+    /// assert_eq!(handle.get("roles").unwrap().to_string(), r#"["admin","editor"]"#);
     /// ```
-    pub fn set(&self, key: &str, value: impl Into<Value>) {
-        let value = value.into();
+    pub fn set(&self, key: &str, value: impl Serialize) {
+        if let Err(err) = self.try_set(key, value) {
+            // Not the layer's own path: this runs in application code, like any `warn!`.
+            tracing::warn!(target: "tracing_ambient", key, error = %err, "context value not set");
+        }
+    }
+
+    /// Sets `key` to `value` as [`Context::set`] does, returning an error for a value that
+    /// cannot be serialized (the context is left as it was).
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`ValueError`] when the value's `Serialize` impl fails or panics, or a map
+    /// key is not a string, char, integer or unit variant.
+    ///
+    /// ```
+    /// let ctx = tracing_ambient::Context::new();
+    /// ctx.try_set("claims", serde_json::json!({"scope": ["read"], "sub": "u1"}))?;
+    /// assert_eq!(
+    ///     ctx.get("claims").unwrap().to_string(),
+    ///     r#"{"scope":["read"],"sub":"u1"}"#
+    /// );
+    /// # Ok::<(), tracing_ambient::ValueError>(())
+    /// ```
+    pub fn try_set(&self, key: &str, value: impl Serialize) -> Result<(), ValueError> {
+        let value = to_value(&value)?;
+        self.write().set(key, value);
+        Ok(())
+    }
+
+    /// Sets `key` to a value that needs no serializing.
+    pub(crate) fn set_value(&self, key: &str, value: Value) {
         self.write().set(key, value);
     }
 

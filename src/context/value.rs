@@ -1,4 +1,4 @@
-//! The values a context holds: strings, integers, floats and booleans.
+//! The values a context holds: strings, numbers, booleans, and arrays and objects of them.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,8 +11,9 @@ use crate::json;
 /// A value in a request context.
 ///
 /// Values keep their JSON type on the line: `set_user_id(42)` writes `"userId":42` and
-/// `set_user_id("42")` writes `"userId":"42"`. Anything else can be given as a string with
-/// `to_string()`.
+/// `set_user_id("42")` writes `"userId":"42"`. [`Context::set`](crate::Context::set) takes any
+/// `serde::Serialize` value and keeps it as a `Value`: arrays and objects nest
+/// (`set("roles", ["admin", "editor"])` writes `"roles":["admin","editor"]`).
 ///
 /// # Examples
 ///
@@ -36,6 +37,12 @@ pub enum Value {
     F64(f64),
     /// A boolean.
     Bool(bool),
+    /// `null` (a `None`, a unit), inside arrays and objects.
+    Null,
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, its keys in the order they were serialized, each once.
+    Object(Vec<(Box<str>, Value)>),
 }
 
 // === impl Value ===
@@ -64,11 +71,34 @@ impl Value {
             Value::U64(v) => json::write_u64(out, *v),
             Value::F64(v) => json::write_f64(out, *v),
             Value::Bool(v) => json::write_bool(out, *v),
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
+                }
+                out.push(b']');
+            }
+            Value::Object(entries) => {
+                out.push(b'{');
+                for (i, (key, value)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    json::write_key(out, key);
+                    value.write_json(out);
+                }
+                out.push(b'}');
+            }
         }
     }
 }
 
-/// Strings are written as they are; numbers and booleans as Rust prints them.
+/// Strings are written as they are; numbers and booleans as Rust prints them; `null`, arrays
+/// and objects as JSON.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -77,6 +107,11 @@ impl fmt::Display for Value {
             Value::U64(v) => fmt::Display::fmt(v, f),
             Value::F64(v) => fmt::Display::fmt(v, f),
             Value::Bool(v) => fmt::Display::fmt(v, f),
+            Value::Null | Value::Array(_) | Value::Object(_) => {
+                let mut out = Vec::new();
+                self.write_json(&mut out);
+                f.write_str(&String::from_utf8_lossy(&out))
+            }
         }
     }
 }
@@ -159,6 +194,11 @@ impl Serialize for Value {
             Value::F64(v) if *v > 0.0 => serializer.serialize_str("inf"),
             Value::F64(_) => serializer.serialize_str("-inf"),
             Value::Bool(v) => serializer.serialize_bool(*v),
+            Value::Null => serializer.serialize_unit(),
+            Value::Array(items) => serializer.collect_seq(items),
+            Value::Object(entries) => {
+                serializer.collect_map(entries.iter().map(|(k, v)| (&**k, v)))
+            }
         }
     }
 }
@@ -171,11 +211,42 @@ impl<'de> Deserialize<'de> for Value {
 
 struct ValueVisitor;
 
-impl Visitor<'_> for ValueVisitor {
+impl<'de> Visitor<'de> for ValueVisitor {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string, integer, float or boolean")
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries: Vec<(Box<str>, Value)> = Vec::new();
+        while let Some((key, value)) = map.next_entry::<String, Value>()? {
+            match entries.iter_mut().find(|(k, _)| **k == *key) {
+                Some(entry) => entry.1 = value,
+                None => entries.push((key.into_boxed_str(), value)),
+            }
+        }
+        Ok(Value::Object(entries))
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {

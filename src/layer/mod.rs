@@ -413,19 +413,31 @@ where
         self.settings(settings)
     }
 
-    /// Adds a field written on every line, such as the service name or version. Setting a key
-    /// again replaces its value. Static fields come after the layer's own keys and win over
-    /// context keys and event fields; one named like a core key is renamed `fields.<key>`.
+    /// Adds a field written on every line, such as the service name or version: any
+    /// `serde::Serialize` value, serialized once here. Setting a key again replaces its
+    /// value. Static fields come after the layer's own keys and win over context keys and
+    /// event fields; one named like a core key is renamed `fields.<key>`. A value that cannot
+    /// be serialized (see [`ValueError`](crate::ValueError)) is left out and said on stderr.
     /// Defaults to none.
     ///
     /// ```
     /// let layer = tracing_ambient::JsonLayer::stdout()
     ///     .static_field("service", "shop")
-    ///     .static_field("version", env!("CARGO_PKG_VERSION"));
+    ///     .static_field("version", env!("CARGO_PKG_VERSION"))
+    ///     .static_field("regions", ["eu-west-1", "us-east-1"]);
     /// # drop(layer);
     /// ```
-    pub fn static_field(mut self, key: &str, value: impl Into<Value>) -> Self {
-        let value = value.into();
+    pub fn static_field(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        let value = match crate::context::to_value(&value) {
+            Ok(value) => value,
+            Err(err) => {
+                let _ = writeln!(
+                    io::stderr(),
+                    "[tracing-ambient] static field {key:?}: {err}"
+                );
+                return self;
+            }
+        };
         match self.statics.iter_mut().find(|(k, _)| **k == *key) {
             Some(entry) => entry.1 = value,
             None => self.statics.push((key.into(), value)),
