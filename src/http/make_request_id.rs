@@ -4,8 +4,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
 
-use super::rng;
 use super::RequestId;
+use crate::trace_context::rng;
 
 /// Makes the id of a request that has no valid request id header.
 ///
@@ -100,7 +100,7 @@ fn uuid_v7(now: SystemTime) -> String {
     bytes[6..8].copy_from_slice(&((0x7000 | (a & 0x0fff)) as u16).to_be_bytes());
     bytes[8..]
         .copy_from_slice(&((b & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000).to_be_bytes());
-    let hex = super::traceparent::hex(&bytes);
+    let hex = crate::trace_context::hex(&bytes);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

@@ -3,8 +3,8 @@
 //!
 //! [`RequestContextLayer`] is a tower `Layer`, so it works in axum, tonic, hyper and any tower
 //! stack. It needs the `http` feature (on by default); the trace-context types
-//! ([`TraceParent`], [`TraceState`]) and [`traceparent()`](crate::traceparent) /
-//! [`tracestate()`](crate::tracestate) are always there.
+//! ([`TraceParent`], [`TraceState`]) live in [`trace_context`](crate::trace_context), which
+//! needs no feature, and are re-exported here.
 //!
 //! # Example
 //!
@@ -82,43 +82,30 @@
 //! the line carries the request id. With tower-http's `CatchPanicLayer` inside this layer,
 //! the request then ends with a 500 and an `error` access line.
 
-pub(crate) mod propagate;
-mod traceparent;
-mod tracestate;
+// The trace-context types were first published here; these paths keep compiling.
+pub use crate::trace_context::{
+    parent_span_id, traceparent, tracestate, InvalidTraceParent, InvalidTraceState, TraceParent,
+    TraceState,
+};
 
-pub use propagate::{parent_span_id, traceparent, tracestate};
-pub use traceparent::{InvalidTraceParent, TraceParent};
-pub use tracestate::{InvalidTraceState, TraceState};
-
-#[cfg(feature = "http")]
 mod access;
-#[cfg(feature = "http")]
 mod body;
-#[cfg(feature = "http")]
 mod future;
-#[cfg(feature = "http")]
+mod inject;
 mod layer;
-#[cfg(feature = "http")]
 mod make_request_id;
-#[cfg(feature = "http")]
 mod on_access;
-#[cfg(feature = "http")]
 mod request_id;
-#[cfg(feature = "http")]
-mod rng;
-#[cfg(feature = "http")]
 mod service;
 
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::{
     access::{Access, Outcome},
     body::ResponseBody,
     future::ResponseFuture,
+    inject::inject_trace_context,
     layer::RequestContextLayer,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
     on_access::{DefaultOnAccess, OnAccess},
-    propagate::inject_trace_context,
     request_id::{InvalidRequestId, RequestId},
     service::RequestContext,
 };
@@ -128,8 +115,6 @@ pub use self::{
 /// ```
 /// assert_eq!(tracing_ambient::http::X_REQUEST_ID, "x-request-id");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-request-id");
 
 /// The W3C `traceparent` header.
@@ -137,8 +122,6 @@ pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-
 /// ```
 /// assert_eq!(tracing_ambient::http::TRACEPARENT, "traceparent");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("traceparent");
 
 /// The W3C `tracestate` header.
@@ -146,11 +129,9 @@ pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("tra
 /// ```
 /// assert_eq!(tracing_ambient::http::TRACESTATE, "tracestate");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACESTATE: ::http::HeaderName = ::http::HeaderName::from_static("tracestate");
 
-#[cfg(all(test, feature = "http"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

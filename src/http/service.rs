@@ -12,12 +12,9 @@ use tower_service::Service;
 
 use super::access::Pending;
 use super::layer::Config;
-use super::propagate::TraceInfo;
-use super::traceparent::{hex, SAMPLED};
-use super::{
-    rng, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture, TraceParent, TraceState,
-};
+use super::{MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
+use crate::trace_context::{hex, rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 use crate::Context;
 
 /// The context key an invalid client request id is kept under, when asked to.

@@ -29,7 +29,7 @@ const MAX_MEMBERS: usize = 32;
 /// # Examples
 ///
 /// ```
-/// use tracing_ambient::http::TraceState;
+/// use tracing_ambient::trace_context::TraceState;
 ///
 /// let ts: TraceState = "rojo=00f067aa0ba902b7 , congo=t61rcWkgMzE,".parse().unwrap();
 /// assert_eq!(ts.as_str(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
@@ -44,7 +44,7 @@ pub struct TraceState(Box<str>);
 /// The error returned when a `tracestate` value breaks the W3C rules.
 ///
 /// ```
-/// let err = "=".parse::<tracing_ambient::http::TraceState>().unwrap_err();
+/// let err = "=".parse::<tracing_ambient::trace_context::TraceState>().unwrap_err();
 /// assert_eq!(err.to_string(), "invalid tracestate");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,7 @@ impl TraceState {
     /// there are more than 32 members, or when there is no member at all.
     ///
     /// ```
-    /// use tracing_ambient::http::TraceState;
+    /// use tracing_ambient::trace_context::TraceState;
     ///
     /// assert!(TraceState::parse("tenant@vendor=x").is_ok());
     /// assert!(TraceState::parse(" , ").is_err());
@@ -110,7 +110,7 @@ impl TraceState {
     /// Returns the value, members joined by `,`.
     ///
     /// ```
-    /// let ts = tracing_ambient::http::TraceState::parse("a=1").unwrap();
+    /// let ts = tracing_ambient::trace_context::TraceState::parse("a=1").unwrap();
     /// assert_eq!(ts.as_str(), "a=1");
     /// ```
     pub fn as_str(&self) -> &str {
