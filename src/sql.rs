@@ -79,7 +79,7 @@ pub fn comment() -> Option<String> {
     if let Some(id) = ctx.request_id() {
         push_pair(&mut out, "request_id", &id);
     }
-    if let Some(tp) = crate::trace_context::outgoing(&ctx) {
+    if let Some(tp) = crate::trace_context::request_traceparent(&ctx) {
         push_pair(&mut out, "traceparent", &tp.to_string());
     }
     if let Some(ts) = crate::trace_context::incoming_tracestate(&ctx) {

@@ -3,12 +3,17 @@
 
 use http::{HeaderMap, HeaderValue};
 
-use crate::trace_context::{incoming_tracestate, outgoing};
+use crate::trace_context::{incoming_tracestate, request_traceparent, TraceParent};
 use crate::Context;
 
-/// Writes the current request's `traceparent` and `tracestate` into the headers of an
-/// outgoing request, replacing any there. Outside a request, or when the context has no valid
-/// trace, it removes neither and writes nothing.
+/// Writes a new `traceparent` for one outgoing call, and the request's `tracestate`, into
+/// the call's headers, replacing any there; returns that `traceparent`.
+///
+/// The `traceparent` is a child of the request's span ([`trace_context::child`]): the
+/// request's trace id and flags, and a new random parent-id for every call, so three calls
+/// from one request carry three different parent-ids. Log the returned value to find a call
+/// in the callee's trace. Outside a request, or when the context has no valid trace, it
+/// writes and removes nothing and returns `None`.
 ///
 /// # Examples
 ///
@@ -20,17 +25,18 @@ use crate::Context;
 ///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
 ///     .with_span_id("00f067aa0ba902b7");
 /// let mut headers = HeaderMap::new();
-/// ctx.in_scope(|| tracing_ambient::http::inject_trace_context(&mut headers));
-/// assert_eq!(
-///     headers["traceparent"],
-///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-/// );
+/// let sent = ctx
+///     .in_scope(|| tracing_ambient::http::inject_trace_context(&mut headers))
+///     .unwrap();
+/// assert_eq!(headers["traceparent"], sent.to_string());
+/// assert_eq!(sent.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_ne!(sent.parent_id_hex(), "00f067aa0ba902b7"); // the call's own id
 /// ```
-pub fn inject_trace_context(headers: &mut HeaderMap) {
-    let Some(ctx) = Context::current() else {
-        return;
-    };
-    let Some(tp) = outgoing(&ctx) else { return };
+///
+/// [`trace_context::child`]: crate::trace_context::child
+pub fn inject_trace_context(headers: &mut HeaderMap) -> Option<TraceParent> {
+    let ctx = Context::current()?;
+    let tp = request_traceparent(&ctx)?.child();
     // Both values are validated ASCII, so they are always valid header values.
     if let Ok(value) = HeaderValue::try_from(tp.to_string()) {
         headers.insert(super::TRACEPARENT, value);
@@ -43,4 +49,5 @@ pub fn inject_trace_context(headers: &mut HeaderMap) {
             headers.remove(super::TRACESTATE);
         }
     }
+    Some(tp)
 }

@@ -60,11 +60,12 @@
 //!
 //! With exactly one valid `traceparent` ([`TraceParent`] lists the rules), the request
 //! continues that trace: the context gets its trace id, the parent id is kept (see
-//! [`parent_span_id`]) and a valid `tracestate` is kept. Otherwise (absent, invalid, or
-//! several headers) a new trace starts with a random trace id, and any `tracestate` is
-//! dropped. Either way the request gets a new random span id. Call
-//! [`inject_trace_context`] (or [`traceparent()`](crate::traceparent) and
-//! [`tracestate()`](crate::tracestate)) to continue the trace in outgoing calls.
+//! [`parent_span_id`]) and a valid `tracestate` is kept (W3C Trace Context Level 2: a member
+//! whose key repeats an earlier one is dropped). Otherwise (absent, invalid, or several
+//! headers) a new trace starts with a random trace id, and any `tracestate` is dropped.
+//! Either way the request gets a new random span id. Call [`inject_trace_context`] in each
+//! outgoing call to continue the trace: every call gets its own parent-id, a child of the
+//! request's span, which it returns so it can be logged.
 //!
 //! # Access line
 //!

@@ -1,5 +1,5 @@
-//! What a handler needs to continue the trace in its own outgoing calls: the current
-//! request's `traceparent` and `tracestate`, and a helper that writes both into a header map.
+//! The current request's trace context, read from its [`Context`]: its own `traceparent`, a
+//! new one for each outgoing call, its `tracestate` and its caller's span id.
 
 use crate::Context;
 
@@ -15,13 +15,16 @@ pub(crate) struct TraceInfo {
     pub(crate) tracestate: Option<TraceState>,
 }
 
-/// Returns the `traceparent` to send with an outgoing call of the current request, `None`
-/// outside a request.
+/// Returns the current request's own `traceparent`, `None` outside a request.
 ///
-/// It carries the request's trace id and its own span id (the parent of whatever the call
-/// starts), with the trace flags the request came with (`01`, sampled, for a trace the
-/// request started). A context opened by hand gets one when its `trace_id` and `span_id` are
-/// valid lowercase hex ids.
+/// It carries the request's trace id and its own span id (the `spanId` of its lines), with
+/// the trace flags the request came with (`01`, sampled, for a trace the request started).
+/// This is what [`sql::tag`](crate::sql::tag) writes: a statement is not a call that starts
+/// a span of its own. For an outgoing call, which gets a parent-id of its own, use
+/// [`child`] (or `http::inject_trace_context` with the `http` feature).
+///
+/// A context opened by hand has one when its `trace_id` and `span_id` are valid lowercase hex
+/// ids.
 ///
 /// # Examples
 ///
@@ -38,13 +41,55 @@ pub(crate) struct TraceInfo {
 /// assert_eq!(tracing_ambient::traceparent(), None);
 /// ```
 pub fn traceparent() -> Option<String> {
-    Context::current()
-        .and_then(|ctx| outgoing(&ctx))
-        .map(|tp| tp.to_string())
+    current().map(|tp| tp.to_string())
+}
+
+/// Returns the current request's own [`TraceParent`], `None` outside a request: the value of
+/// [`traceparent()`], parsed.
+///
+/// ```
+/// use tracing_ambient::{trace_context, Context};
+///
+/// let ctx = Context::new()
+///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+///     .with_span_id("00f067aa0ba902b7");
+/// let tp = ctx.in_scope(trace_context::current).unwrap();
+/// assert_eq!(tp.parent_id_hex(), "00f067aa0ba902b7");
+/// ```
+pub fn current() -> Option<TraceParent> {
+    Context::current().and_then(|ctx| request_traceparent(&ctx))
+}
+
+/// Returns a new `traceparent` for one outgoing call of the current request, `None` outside a
+/// request.
+///
+/// Each call returns a new random parent-id: the id of the outgoing call, a child of the
+/// request's span (W3C: "update parent-id" before sending). The trace id and the flags are
+/// the request's. Log the returned value's [`parent_id_hex`](TraceParent::parent_id_hex) to
+/// find the call in the callee's trace.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::{trace_context, Context};
+///
+/// let ctx = Context::new()
+///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+///     .with_span_id("00f067aa0ba902b7");
+/// let (a, b) = ctx.in_scope(|| (trace_context::child().unwrap(), trace_context::child().unwrap()));
+/// assert_eq!(a.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!(a.trace_id(), b.trace_id());
+/// assert_ne!(a.parent_id(), b.parent_id());
+/// assert_ne!(a.parent_id_hex(), "00f067aa0ba902b7");
+/// assert!(trace_context::child().is_none());
+/// ```
+pub fn child() -> Option<TraceParent> {
+    current().map(|tp| tp.child())
 }
 
 /// Returns the `tracestate` to send with an outgoing call of the current request: the one the
-/// request came with, when it and its `traceparent` were valid. `None` otherwise.
+/// request came with (members with a repeated key dropped), when it and its `traceparent`
+/// were valid. `None` otherwise.
 ///
 /// # Examples
 ///
@@ -72,9 +117,9 @@ pub fn parent_span_id() -> Option<String> {
     ctx.attachment::<TraceInfo>()?.parent_id.map(|id| hex(&id))
 }
 
-/// The outgoing `traceparent` of `ctx`: its trace id and span id entries and the flags the
-/// request came with.
-pub(crate) fn outgoing(ctx: &Context) -> Option<TraceParent> {
+/// The request's own `traceparent` in `ctx`: its trace id and span id entries and the flags
+/// the request came with.
+pub(crate) fn request_traceparent(ctx: &Context) -> Option<TraceParent> {
     let trace_id = ctx.trace_id()?;
     let span_id = ctx.get("span_id")?;
     let flags = ctx

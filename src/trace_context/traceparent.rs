@@ -84,6 +84,25 @@ impl TraceParent {
         })
     }
 
+    /// Returns a child of this position in the trace: the same trace id and flags, a new
+    /// random parent-id (never all zeros). Send one with each outgoing call.
+    ///
+    /// ```
+    /// use tracing_ambient::trace_context::TraceParent;
+    ///
+    /// let tp = TraceParent::new([1; 16], [2; 8], 0x01).unwrap();
+    /// let child = tp.child();
+    /// assert_eq!((child.trace_id(), child.flags()), (tp.trace_id(), tp.flags()));
+    /// assert_ne!(child.parent_id(), tp.parent_id());
+    /// assert_ne!(child.parent_id(), tp.child().parent_id());
+    /// ```
+    #[must_use]
+    pub fn child(&self) -> TraceParent {
+        let mut parent_id = [0; 8];
+        super::rng::fill_nonzero(&mut parent_id);
+        TraceParent { parent_id, ..*self }
+    }
+
     /// Parses a `traceparent` value by the rules above.
     ///
     /// # Errors
