@@ -1,39 +1,50 @@
-//! Random ids for traces, spans and generated request ids.
+//! Random trace and span ids.
 //!
-//! An id that a client sees (a generated `x-request-id` on the response, a trace id) must not
-//! let it guess the next ones: it could then send another request's id as its own and mix its
-//! lines into that request's. So each value is a keyed hash, SipHash-1-3 from std's
-//! `RandomState`, of a per-thread counter: a pseudo-random function whose 128-bit key comes
-//! from the operating system's random source once per thread. Without the key, outputs say
-//! nothing about other outputs. This costs no dependency and no system call per id.
+//! An id that a client sees (a trace id, the span id in an outgoing `traceparent`) must not
+//! let it guess the next ones: it could then send another request's ids as its own and mix
+//! its lines into that request's. Each thread therefore draws its ids from its own ChaCha12
+//! generator (rand's `StdRng`), seeded once from the operating system's random source
+//! (`getrandom`): one system call per thread, none per id.
 
-use std::cell::Cell;
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, SeedableRng};
 
 thread_local! {
-    static KEYED: (RandomState, Cell<u64>) = (RandomState::new(), Cell::new(0));
+    static RNG: RefCell<StdRng> = RefCell::new(seeded());
 }
 
-/// Returns the next random `u64` of this thread.
-pub(crate) fn next_u64() -> u64 {
-    KEYED
-        .try_with(|(key, counter)| {
-            let n = counter.get().wrapping_add(1);
-            counter.set(n);
-            key.hash_one(n)
-        })
-        // At thread teardown: a fresh key is as good.
-        .unwrap_or_else(|_| RandomState::new().hash_one(0u64))
+/// A generator seeded from the operating system.
+fn seeded() -> StdRng {
+    StdRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| {
+        // Only when the operating system has no random source to give (Linux, macOS and
+        // Windows always have one): ids are then still distinct, but not unpredictable, and
+        // making them is better than failing the request.
+        static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let nth = FALLBACKS.fetch_add(1, Ordering::Relaxed);
+        StdRng::seed_from_u64(nanos ^ nth.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    })
 }
 
 /// Fills `out` with random bytes, never all zeros (an all-zero id is invalid in trace context).
 pub(crate) fn fill_nonzero(out: &mut [u8]) {
+    let fill = |out: &mut [u8]| {
+        RNG.try_with(|rng| match rng.try_borrow_mut() {
+            Ok(mut rng) => rng.fill_bytes(out),
+            // Not reentrant in practice; a fresh generator is as good.
+            Err(_) => seeded().fill_bytes(out),
+        })
+        // At thread teardown, the thread's generator is gone.
+        .unwrap_or_else(|_| seeded().fill_bytes(out))
+    };
     loop {
-        for chunk in out.chunks_mut(8) {
-            let bytes = next_u64().to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
+        fill(out);
         if out.iter().any(|&b| b != 0) {
             return;
         }
@@ -45,21 +56,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_differ_within_and_across_threads() {
-        let here: Vec<u64> = (0..100).map(|_| next_u64()).collect();
-        let there = std::thread::spawn(|| (0..100).map(|_| next_u64()).collect::<Vec<_>>())
-            .join()
-            .unwrap();
-        let mut all: Vec<u64> = here.into_iter().chain(there).collect();
+    fn ids_differ_within_and_across_threads() {
+        let ids = || {
+            (0..10_000)
+                .map(|_| {
+                    let mut id = [0u8; 8];
+                    fill_nonzero(&mut id);
+                    id
+                })
+                .collect::<Vec<_>>()
+        };
+        let here = ids();
+        let there = std::thread::spawn(ids).join().unwrap();
+        let mut all: Vec<[u8; 8]> = here.into_iter().chain(there).collect();
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), 200);
+        assert_eq!(all.len(), 20_000);
     }
 
     #[test]
     fn ids_are_never_all_zero() {
-        let mut id = [0u8; 8];
-        fill_nonzero(&mut id);
-        assert_ne!(id, [0; 8]);
+        // One byte is all zero one time in 256: the loop must draw again.
+        for _ in 0..10_000 {
+            let mut id = [0u8; 1];
+            fill_nonzero(&mut id);
+            assert_ne!(id, [0]);
+        }
+    }
+
+    #[test]
+    fn bytes_are_spread_evenly() {
+        // 256,000 bytes: each value about 1,000 times. A generator stuck on a pattern (a
+        // counter, a constant) fails by far.
+        let mut counts = [0u32; 256];
+        let mut buf = [0u8; 1000];
+        for _ in 0..256 {
+            fill_nonzero(&mut buf);
+            for &b in &buf {
+                counts[usize::from(b)] += 1;
+            }
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*min > 800 && *max < 1200, "min {min}, max {max}");
     }
 }
