@@ -17,9 +17,14 @@ pin_project! {
     /// The response body of [`RequestContext`](super::RequestContext): polls the inner body
     /// with the request's context current, counts the bytes sent, and runs the access hook
     /// when the body ends, fails, or is dropped before its end.
+    ///
+    /// The inner body is dropped inside the request's context too, before the access hook
+    /// runs, so a streaming body that logs while it is torn down (the client went away)
+    /// writes its lines with the request and ahead of the access line.
     pub struct ResponseBody<B> {
+        // `None` only while this body is dropped: the inner one goes first.
         #[pin]
-        inner: B,
+        inner: Option<B>,
         ctx: Context,
         status: StatusCode,
         size: u64,
@@ -29,7 +34,9 @@ pin_project! {
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            let inner = &mut this.inner;
+            this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
                 // The body of a response to HEAD is never sent: dropping it is its end.
                 let outcome = match Outcome::dropped() {
@@ -56,7 +63,7 @@ impl<B: Body> ResponseBody<B> {
             }
         }
         ResponseBody {
-            inner,
+            inner: Some(inner),
             ctx,
             status,
             size: 0,
@@ -82,7 +89,9 @@ impl<B> ResponseBody<B> {
     /// # }
     /// ```
     pub fn get_ref(&self) -> &B {
-        &self.inner
+        self.inner
+            .as_ref()
+            .expect("the inner body is there until the drop; this is a bug")
     }
 }
 
@@ -99,7 +108,10 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let mut inner = this.inner;
+        let Some(mut inner) = this.inner.as_pin_mut() else {
+            // Only while dropped, when nothing polls.
+            return Poll::Ready(None);
+        };
         let polled = this.ctx.in_scope(|| inner.as_mut().poll_frame(cx));
         let end = match &polled {
             Poll::Pending => return polled,
@@ -126,11 +138,13 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 

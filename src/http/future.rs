@@ -18,8 +18,10 @@ pin_project! {
     /// service's future with the request's context current, sets the request id header on the
     /// response, and wraps the body in a [`ResponseBody`].
     ///
-    /// When the inner service fails, or when this future is dropped before it completes, the
-    /// access hook runs at once.
+    /// When the inner service fails, the access hook runs at once. When this future is dropped
+    /// before it completes (the client went away), the inner future is dropped first, inside
+    /// the request's context, so the handler's own drop-time lines come first and carry the
+    /// request; then the access hook runs.
     ///
     /// ```
     /// use tower::{Service, ServiceExt};
@@ -36,15 +38,19 @@ pin_project! {
     /// # }
     /// ```
     pub struct ResponseFuture<F> {
+        // `None` only while this future is dropped: the inner one goes first.
         #[pin]
-        inner: Scoped<F>,
+        inner: Option<Scoped<F>>,
         // Taken once, when the future completes or is dropped.
         state: Option<State>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            // `Scoped` drops the handler's future inside the context; its drop-time lines
+            // (a guard, a rolled back transaction) precede the access line.
+            this.inner.set(None);
             if let Some(pending) = this.state.take().and_then(|s| s.pending) {
                 pending.finish(None, None, Outcome::dropped(), None);
             }
@@ -64,7 +70,7 @@ impl<F> ResponseFuture<F> {
         response_header: Option<(HeaderName, HeaderValue)>,
     ) -> Self {
         ResponseFuture {
-            inner,
+            inner: Some(inner),
             state: Some(State {
                 pending,
                 response_header,
@@ -84,7 +90,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut inner = this.inner;
+        let Some(mut inner) = this.inner.as_pin_mut() else {
+            panic!("ResponseFuture polled after it was dropped");
+        };
         let result = ready!(inner.as_mut().poll(cx));
         let ctx = inner.context().cloned().unwrap_or_default();
         let Some(state) = this.state.take() else {
@@ -115,7 +123,7 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("context", &self.inner.context())
+            .field("context", &self.inner.as_ref().and_then(|i| i.context()))
             .finish_non_exhaustive()
     }
 }

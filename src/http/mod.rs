@@ -70,7 +70,10 @@
 //! # Access line
 //!
 //! When the request ends (its body sent, its future or body dropped, or the inner service
-//! failed), the [`OnAccess`] hook runs with the request's context current. The default,
+//! failed), the [`OnAccess`] hook runs with the request's context current. A request whose
+//! client went away is torn down in order: the inner future or body is dropped first, inside
+//! the context, so the handler's drop-time lines carry the request and come before the
+//! access line. The default,
 //! [`DefaultOnAccess`], logs one line with the method, the path without the query string,
 //! the status, the latency in milliseconds and the bytes sent, at `error` for 5xx, `warn`
 //! for 4xx and `info` otherwise. No request header is written unless named, and
