@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"shop::orders","order_id":42}
-//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latency_ms":2.871,"size":2,"outcome":"completed"}
+//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":2.871,"size":2,"outcome":"completed"}
 //! ```
 //!
 //! # The context
@@ -73,11 +73,13 @@
 //! failed), the [`OnAccess`] hook runs with the request's context current. A request whose
 //! client went away is torn down in order: the inner future or body is dropped first, inside
 //! the context, so the handler's drop-time lines carry the request and come before the
-//! access line. The default,
-//! [`DefaultOnAccess`], logs one line with the method, the path without the query string,
-//! the status, the latency in milliseconds and the bytes sent, at `error` for 5xx, `warn`
-//! for 4xx and `info` otherwise. No request header is written unless named, and
-//! `authorization` and `cookie` never are.
+//! access line.
+//!
+//! The default, [`DefaultOnAccess`], logs one line with the method, the path without the
+//! query string, the status, the latency in milliseconds and the bytes sent, at `error` for
+//! 5xx, `warn` for 4xx and `info` otherwise, under the keys of a [`Schema`](crate::Schema)
+//! ([`DefaultOnAccess::schema`]; `latencyMs` in the default one). No request header is
+//! written unless named, and `authorization` and `cookie` never are.
 //!
 //! # Panics in handlers
 //!
@@ -93,6 +95,7 @@ pub use crate::trace_context::{
 };
 
 mod access;
+mod access_callsite;
 mod body;
 mod future;
 mod inject;
