@@ -187,9 +187,12 @@ fn indexed_types(lines: &[Line]) -> BTreeMap<String, Vec<&'static str>> {
     types
 }
 
+/// What one access line says: status, outcome, size, error.
+type Outcome<'a> = (Option<u64>, &'a str, Option<u64>, Option<&'a str>);
+
 /// Checks the outcomes the five requests had, by the schema's keys.
 fn assert_outcomes(lines: &[Line], status: &str, outcome: &str, size: &str, error: &str) {
-    let by_outcome: Vec<(Option<u64>, &str, Option<u64>, Option<&str>)> = lines
+    let by_outcome: Vec<Outcome<'_>> = lines
         .iter()
         .map(|l| {
             (
