@@ -8,6 +8,7 @@ use bytes::Buf;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 use super::access::Pending;
 use super::Outcome;
@@ -26,6 +27,8 @@ pin_project! {
         #[pin]
         inner: Option<B>,
         ctx: Context,
+        // The request's span: entered while the body is polled and dropped.
+        span: Span,
         status: StatusCode,
         size: u64,
         // Taken once, when the body ends or is dropped.
@@ -35,6 +38,7 @@ pin_project! {
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            let _entered = this.span.enter();
             let inner = &mut this.inner;
             this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
@@ -53,18 +57,21 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(
         inner: B,
         ctx: Context,
+        span: Span,
         status: StatusCode,
         mut pending: Option<Pending>,
     ) -> Self {
         // A body that is empty from the start may never be polled.
         if inner.is_end_stream() {
             if let Some(pending) = pending.take() {
+                let _entered = span.enter();
                 pending.finish(Some(status), Some(0), Outcome::Completed, None);
             }
         }
         ResponseBody {
             inner: Some(inner),
             ctx,
+            span,
             status,
             size: 0,
             pending,
@@ -112,6 +119,7 @@ where
             // Only while dropped, when nothing polls.
             return Poll::Ready(None);
         };
+        let _entered = this.span.enter();
         let polled = this.ctx.in_scope(|| inner.as_mut().poll_frame(cx));
         let end = match &polled {
             Poll::Pending => return polled,

@@ -8,6 +8,7 @@ use std::task::{ready, Context as TaskContext, Poll};
 use http::{HeaderName, HeaderValue, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 use super::access::Pending;
 use super::{Outcome, ResponseBody};
@@ -41,6 +42,8 @@ pin_project! {
         // `None` only while this future is dropped: the inner one goes first.
         #[pin]
         inner: Option<Scoped<F>>,
+        // Entered while the inner future is polled or dropped; moves to the body.
+        span: Span,
         // Taken once, when the future completes or is dropped.
         state: Option<State>,
     }
@@ -48,6 +51,7 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            let _entered = this.span.enter();
             // `Scoped` drops the handler's future inside the context; its drop-time lines
             // (a guard, a rolled back transaction) precede the access line.
             this.inner.set(None);
@@ -66,11 +70,13 @@ struct State {
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(
         inner: Scoped<F>,
+        span: Span,
         pending: Option<Pending>,
         response_header: Option<(HeaderName, HeaderValue)>,
     ) -> Self {
         ResponseFuture {
             inner: Some(inner),
+            span,
             state: Some(State {
                 pending,
                 response_header,
@@ -93,6 +99,7 @@ where
         let Some(mut inner) = this.inner.as_pin_mut() else {
             panic!("ResponseFuture polled after it was dropped");
         };
+        let entered = this.span.enter();
         let result = ready!(inner.as_mut().poll(cx));
         let ctx = inner.context().cloned().unwrap_or_default();
         let Some(state) = this.state.take() else {
@@ -105,9 +112,14 @@ where
                     response.headers_mut().entry(name).or_insert(value);
                 }
                 let status = response.status();
-                Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::new(body, ctx, status, state.pending))
-                ))
+                this.span
+                    .record("http.response.status_code", status.as_u16());
+                drop(entered);
+                // The span lives on with the body, and closes when the body is dropped.
+                let span = std::mem::replace(this.span, Span::none());
+                Poll::Ready(Ok(response.map(|body| {
+                    ResponseBody::new(body, ctx, span, status, state.pending)
+                })))
             }
             Err(err) => {
                 if let Some(pending) = state.pending {

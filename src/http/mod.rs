@@ -67,6 +67,22 @@
 //! outgoing call to continue the trace: every call gets its own parent-id, a child of the
 //! request's span, which it returns so it can be logged.
 //!
+//! # Request span
+//!
+//! Each request runs inside a `tracing` span at `info`, opened inside its context (so the
+//! span carries the context wherever it is entered) and closed when the request ends. It is
+//! named and fielded after OpenTelemetry's HTTP server conventions, ready for a
+//! tracing-opentelemetry layer: name `HTTP request`, `otel.name` = `{method} {route}` (or
+//! `{method}` without a route), `otel.kind = "server"`, `http.request.method`, `url.path`
+//! (without the query string), `http.route` when the [`HttpRoute`] hook names it, and
+//! `http.response.status_code`, recorded when the response is made. The inner service's
+//! future, the response body, the handler's drop-time lines and the access line all run
+//! inside it. [`RequestContextLayer::with_span`] switches it off.
+//!
+//! ```text
+//! HTTP request{otel.name="GET /orders/{id}" otel.kind="server" http.request.method="GET" url.path="/orders/42" http.route="/orders/{id}" http.response.status_code=200}
+//! ```
+//!
 //! # Access line
 //!
 //! When the request ends (its body sent, its future or body dropped, or the inner service
@@ -103,6 +119,7 @@ mod layer;
 mod make_request_id;
 mod on_access;
 mod request_id;
+mod route;
 mod service;
 
 pub use self::{
@@ -114,6 +131,7 @@ pub use self::{
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
     on_access::{DefaultOnAccess, OnAccess},
     request_id::{InvalidRequestId, RequestId},
+    route::HttpRoute,
     service::RequestContext,
 };
 
