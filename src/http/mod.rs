@@ -118,6 +118,7 @@ mod inject;
 mod layer;
 mod make_request_id;
 mod on_access;
+mod propagate;
 mod request_id;
 mod route;
 mod service;
@@ -130,6 +131,7 @@ pub use self::{
     layer::RequestContextLayer,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
     on_access::{DefaultOnAccess, OnAccess},
+    propagate::{PropagateContext, PropagateContextLayer, PropagateFuture},
     request_id::{InvalidRequestId, RequestId},
     route::HttpRoute,
     service::RequestContext,
