@@ -51,6 +51,8 @@
 
 mod context;
 mod filter;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod init;
 mod json;
@@ -59,8 +61,9 @@ mod schema;
 pub mod sql;
 #[cfg(test)]
 mod test_support;
+pub mod trace_context;
 
-pub use crate::http::{traceparent, tracestate};
+pub use crate::trace_context::{traceparent, tracestate};
 pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
     Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,

@@ -35,6 +35,21 @@ pub struct Schema {
     pub(crate) span_name: &'static str,
     pub(crate) truncated: &'static str,
     pub(crate) extra_keys: KeyCase,
+    // The access line's keys: see "Access line keys" below.
+    pub(crate) access: AccessKeys,
+}
+
+/// The keys of the HTTP access line, kept apart so that one field of [`Schema`] holds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AccessKeys {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) query: &'static str,
+    pub(crate) status: &'static str,
+    pub(crate) latency: &'static str,
+    pub(crate) size: &'static str,
+    pub(crate) outcome: &'static str,
+    pub(crate) error: &'static str,
 }
 
 /// How the names of extra context keys (those given to [`set`](crate::set) and
@@ -80,6 +95,7 @@ impl Schema {
         span_name: "span",
         truncated: "truncated",
         extra_keys: KeyCase::Camel,
+        access: AccessKeys::DEFAULT,
     };
 
     /// Sets the key written (`true`) on a line that the line-size cap cut (see
@@ -211,6 +227,168 @@ impl Schema {
             extra_keys: case,
             ..self
         }
+    }
+}
+
+// === access line keys ===
+
+impl AccessKeys {
+    /// The default access line keys, camel case like the rest of the default schema.
+    pub(crate) const DEFAULT: AccessKeys = AccessKeys {
+        method: "method",
+        path: "path",
+        query: "query",
+        status: "status",
+        latency: "latencyMs",
+        size: "size",
+        outcome: "outcome",
+        error: "error",
+    };
+
+    /// The keys in the order the access line writes them.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) const fn names(&self) -> [&'static str; 8] {
+        [
+            self.method,
+            self.path,
+            self.query,
+            self.status,
+            self.latency,
+            self.size,
+            self.outcome,
+            self.error,
+        ]
+    }
+}
+
+/// # Access line keys
+///
+/// The keys of the HTTP middleware's access line (`http::DefaultOnAccess`, feature `http`),
+/// which takes them from the schema it is given. Whatever the names, each keeps one JSON type
+/// on every line: the method, path, query, outcome and error are strings, the status, latency
+/// and size numbers; the query, status, size and error are absent when there is none.
+///
+/// ```json
+/// {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"9f1c","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":2.871,"size":2,"outcome":"completed"}
+/// ```
+impl Schema {
+    /// Sets the access line's key of the request method. Defaults to `method`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_method_key("http.request.method");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_method_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            method: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the request path, without the query string. Defaults
+    /// to `path`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_path_key("url.path");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_path_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            path: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the query string, written only when asked for. Defaults
+    /// to `query`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_query_key("url.query");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_query_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            query: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the response status, a number. Defaults to `status`.
+    ///
+    /// ```
+    /// let schema =
+    ///     tracing_ambient::Schema::DEFAULT.with_access_status_key("http.response.status_code");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_status_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            status: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the latency, in milliseconds to the microsecond.
+    /// Defaults to `latencyMs`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_latency_key("latency_ms");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_latency_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            latency: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the response body bytes sent. Defaults to `size`.
+    ///
+    /// ```
+    /// let schema =
+    ///     tracing_ambient::Schema::DEFAULT.with_access_size_key("http.response.body.bytes");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_size_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            size: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of how the request ended (`completed`, `aborted`, `failed`,
+    /// `panicked`). Defaults to `outcome`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_outcome_key("event.outcome");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_outcome_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            outcome: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of the inner service's or the body's error, a string.
+    /// Defaults to `error`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_error_key("error.message");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_error_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            error: key,
+            ..self.access
+        };
+        Self { access, ..self }
     }
 }
 

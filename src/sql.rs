@@ -79,10 +79,10 @@ pub fn comment() -> Option<String> {
     if let Some(id) = ctx.request_id() {
         push_pair(&mut out, "request_id", &id);
     }
-    if let Some(tp) = crate::http::propagate::outgoing(&ctx) {
+    if let Some(tp) = crate::trace_context::request_traceparent(&ctx) {
         push_pair(&mut out, "traceparent", &tp.to_string());
     }
-    if let Some(ts) = crate::http::propagate::incoming_tracestate(&ctx) {
+    if let Some(ts) = crate::trace_context::incoming_tracestate(&ctx) {
         push_pair(&mut out, "tracestate", ts.as_str());
     }
     (!out.is_empty()).then_some(out)

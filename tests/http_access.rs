@@ -162,7 +162,7 @@ async fn access_line_has_its_fields_and_no_secrets() {
             "method",
             "path",
             "status",
-            "latency_ms",
+            "latencyMs",
             "size",
             "outcome"
         ]
@@ -174,7 +174,7 @@ async fn access_line_has_its_fields_and_no_secrets() {
     assert_eq!(access.at("method"), "GET");
     assert_eq!(access.at("path"), "/orders/7");
     assert_eq!(access.at("status"), 200);
-    assert!(access.at("latency_ms").as_f64().unwrap() >= 0.0);
+    assert!(access.at("latencyMs").as_f64().unwrap() >= 0.0);
     assert_eq!(access.at("size"), &json!("order 7".len()));
     assert_eq!(access.at("outcome"), "completed");
     assert_eq!(access.at("headerUserAgent"), "tests/1.0");

@@ -1,5 +1,6 @@
 //! Through a real server: the SQL comment of a request that came with a trace context, and a
 //! handler panic that nothing catches.
+#![cfg(feature = "http")]
 
 mod common;
 mod http_support;

@@ -1,5 +1,6 @@
 //! W3C trace context through a real server: the parsing rules of the W3C test suite, the
-//! new span id, `tracestate`, and what a handler propagates downstream.
+//! new span id, `tracestate` (Level 2 grammar, repeated keys), and what a handler propagates
+//! downstream: a new parent-id for every outgoing call (issue 7 §4).
 #![cfg(feature = "http")]
 
 mod common;
@@ -19,12 +20,12 @@ const PARENT: &str = "00f067aa0ba902b7";
 async fn downstream() -> String {
     tracing::info!("handled");
     let mut headers = http::HeaderMap::new();
-    tracing_ambient::http::inject_trace_context(&mut headers);
+    let sent = tracing_ambient::http::inject_trace_context(&mut headers);
     assert_eq!(
         headers
             .get("traceparent")
             .map(|v| v.to_str().unwrap().to_owned()),
-        tracing_ambient::traceparent()
+        sent.map(|tp| tp.to_string())
     );
     format!(
         "{}|{}|{}",
@@ -226,4 +227,184 @@ async fn absent_traceparent_starts_a_trace_and_invalid_tracestate_is_dropped() {
     )
     .await;
     assert_eq!(seen.tracestate, "a=1,b=2");
+}
+
+/// What the handler would send downstream, for one `tracestate` value (and a valid
+/// `traceparent`).
+async fn propagated_tracestate(
+    client: &HttpClient,
+    addr: SocketAddr,
+    id: &str,
+    tracestate: &[&str],
+) -> String {
+    let value = format!("00-{TRACE}-{PARENT}-01");
+    let mut headers = vec![("traceparent", value.as_str())];
+    headers.extend(tracestate.iter().map(|v| ("tracestate", *v)));
+    let seen = request(client, addr, id, &headers).await;
+    assert_eq!(seen.trace_id, TRACE, "{id}: the traceparent is valid");
+    seen.tracestate
+}
+
+// Issue 7 §4: the Level 2 key grammar, `key = ( lcalpha / DIGIT ) 0*255 ( keychar )` with
+// `@` among the keychars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracestate_keys_follow_the_level_2_grammar() {
+    let (client, addr) = server().await;
+    let key_256 = format!("k{}", "x".repeat(255));
+    let key_257 = format!("k{}", "x".repeat(256));
+    let valid = [
+        "foo@=1".to_owned(),
+        format!("{key_256}=1"),
+        "tenant@system=1,congo=2".to_owned(),
+        "3tenant@1system=1".to_owned(),
+        "0=1,9k@x/y*z_-=2".to_owned(),
+    ];
+    for (i, value) in valid.iter().enumerate() {
+        let got = propagated_tracestate(&client, addr, &format!("ts-valid-{i}"), &[value]).await;
+        assert_eq!(&got, value, "{value:?} is valid in Level 2");
+    }
+    let invalid = [
+        format!("{key_257}=1"),
+        "@foo=1".to_owned(),
+        "@=1".to_owned(),
+        "_foo=1".to_owned(),
+        "Foo@bar=1".to_owned(),
+        "rojo=1,@congo=2".to_owned(),
+    ];
+    for (i, value) in invalid.iter().enumerate() {
+        let got = propagated_tracestate(&client, addr, &format!("ts-invalid-{i}"), &[value]).await;
+        assert_eq!(got, "", "{value:?} is invalid: the header is dropped");
+    }
+}
+
+// Issue 7 §4: a repeated key keeps its first member, and the header is still propagated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_tracestate_keys_keep_the_first_member() {
+    let (client, addr) = server().await;
+    let cases: [(&[&str], &str); 4] = [
+        (&["rojo=1,congo=2,rojo=3"], "rojo=1,congo=2"),
+        (&["a=1,a=2,a=3"], "a=1"),
+        // Several headers are one list (RFC 9110 field order).
+        (&["a=1", "b=2,a=3"], "a=1,b=2"),
+        (&["tenant@sys=1", "tenant@sys=2,x=3"], "tenant@sys=1,x=3"),
+    ];
+    for (i, (headers, expected)) in cases.iter().enumerate() {
+        let got = propagated_tracestate(&client, addr, &format!("ts-dup-{i}"), headers).await;
+        assert_eq!(got, *expected, "{headers:?}");
+    }
+}
+
+/// The downstream service: continues the trace and echoes what it received, and the caller's
+/// span id as it understood it.
+async fn echo(headers: http::HeaderMap) -> String {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}|{}|{}|{}",
+        header("traceparent"),
+        header("tracestate"),
+        tracing_ambient::trace_id().unwrap_or_default(),
+        tracing_ambient::http::parent_span_id().unwrap_or_default(),
+    )
+}
+
+// Issue 7 §4: each outgoing call gets its own parent-id, a child of the request's span with
+// the same trace id and flags, and the caller is told which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_outgoing_call_gets_its_own_parent_id() {
+    let capture = capture();
+    let callee = serve(
+        Router::new()
+            .route("/echo", get(echo))
+            .layer(RequestContextLayer::new()),
+    )
+    .await;
+    let caller_app = Router::new()
+        .route(
+            "/fan-out",
+            get(move || async move {
+                let client = client();
+                let mut out = Vec::new();
+                for call in 0..3 {
+                    let mut request = http::Request::get(format!("http://{callee}/echo"))
+                        .header("x-request-id", format!("fan-out-callee-{call}"))
+                        .body(http_body_util::Full::default())
+                        .unwrap();
+                    let sent =
+                        tracing_ambient::http::inject_trace_context(request.headers_mut()).unwrap();
+                    tracing::info!(call, traceparent = %sent, "calling");
+                    let response = client.request(request).await.unwrap();
+                    let body = http_body_util::BodyExt::collect(response.into_body())
+                        .await
+                        .unwrap()
+                        .to_bytes();
+                    out.push(format!("{sent}|{}", String::from_utf8_lossy(&body)));
+                }
+                out.join("\n")
+            }),
+        )
+        .layer(RequestContextLayer::new());
+    let caller = serve(caller_app).await;
+
+    for (i, flags) in ["01", "00"].iter().enumerate() {
+        let id = format!("fan-out-{i}");
+        let incoming = format!("00-{TRACE}-{PARENT}-{flags}");
+        let reply = send(
+            &client(),
+            caller,
+            "/fan-out",
+            &[
+                ("x-request-id", id.as_bytes()),
+                ("traceparent", incoming.as_bytes()),
+                ("tracestate", b"congo=t61rcWkgMzE"),
+            ],
+        )
+        .await;
+        // The handler's three lines and the access line.
+        let lines = lines_until(&capture, |lines| of(lines, &id).len() == 4).await;
+        let lines = of(&lines, &id);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        let request_span = lines[3].str("spanId").unwrap().to_owned();
+        assert_eq!(lines[3].str("traceId"), Some(TRACE));
+        assert_ne!(request_span, PARENT);
+
+        let calls: Vec<Vec<&str>> = reply.body.lines().map(|l| l.split('|').collect()).collect();
+        assert_eq!(calls.len(), 3, "{:?}", reply.body);
+        let mut parent_ids = Vec::new();
+        for (n, call) in calls.iter().enumerate() {
+            let [sent, received, tracestate, callee_trace, callee_parent] = call[..] else {
+                panic!("five fields: {call:?}");
+            };
+            // What the caller was told is what went on the wire.
+            assert_eq!(sent, received);
+            let parts: Vec<&str> = received.split('-').collect();
+            assert_eq!(parts.len(), 4, "{received}");
+            assert_eq!(parts[0], "00");
+            assert_eq!(parts[1], TRACE, "same trace id");
+            assert_eq!(parts[3], *flags, "same flags");
+            assert!(is_hex(parts[2], 16), "{received}");
+            assert_ne!(
+                parts[2], request_span,
+                "a child, not the request's own span"
+            );
+            assert_ne!(parts[2], PARENT);
+            assert_eq!(tracestate, "congo=t61rcWkgMzE");
+            // The callee continues the trace with this call as its parent.
+            assert_eq!(callee_trace, TRACE);
+            assert_eq!(callee_parent, parts[2]);
+            // The line the handler logged names the call it made, inside the request.
+            assert_eq!(lines[n].at("call"), n);
+            assert_eq!(lines[n].str("traceparent"), Some(sent));
+            assert_eq!(lines[n].str("spanId"), Some(request_span.as_str()));
+            parent_ids.push(parts[2].to_owned());
+        }
+        parent_ids.sort();
+        parent_ids.dedup();
+        assert_eq!(parent_ids.len(), 3, "three calls, three parent-ids");
+        println!("flags {flags}: request span {request_span}, calls {parent_ids:?}");
+    }
 }

@@ -8,6 +8,7 @@ use bytes::Buf;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 use super::access::Pending;
 use super::Outcome;
@@ -17,10 +18,17 @@ pin_project! {
     /// The response body of [`RequestContext`](super::RequestContext): polls the inner body
     /// with the request's context current, counts the bytes sent, and runs the access hook
     /// when the body ends, fails, or is dropped before its end.
+    ///
+    /// The inner body is dropped inside the request's context too, before the access hook
+    /// runs, so a streaming body that logs while it is torn down (the client went away)
+    /// writes its lines with the request and ahead of the access line.
     pub struct ResponseBody<B> {
+        // `None` only while this body is dropped: the inner one goes first.
         #[pin]
-        inner: B,
+        inner: Option<B>,
         ctx: Context,
+        // The request's span: entered while the body is polled and dropped.
+        span: Span,
         status: StatusCode,
         size: u64,
         // Taken once, when the body ends or is dropped.
@@ -29,7 +37,10 @@ pin_project! {
 
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            let inner = &mut this.inner;
+            this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
                 // The body of a response to HEAD is never sent: dropping it is its end.
                 let outcome = match Outcome::dropped() {
@@ -46,18 +57,21 @@ impl<B: Body> ResponseBody<B> {
     pub(crate) fn new(
         inner: B,
         ctx: Context,
+        span: Span,
         status: StatusCode,
         mut pending: Option<Pending>,
     ) -> Self {
         // A body that is empty from the start may never be polled.
         if inner.is_end_stream() {
             if let Some(pending) = pending.take() {
+                let _entered = span.enter();
                 pending.finish(Some(status), Some(0), Outcome::Completed, None);
             }
         }
         ResponseBody {
-            inner,
+            inner: Some(inner),
             ctx,
+            span,
             status,
             size: 0,
             pending,
@@ -82,7 +96,9 @@ impl<B> ResponseBody<B> {
     /// # }
     /// ```
     pub fn get_ref(&self) -> &B {
-        &self.inner
+        self.inner
+            .as_ref()
+            .expect("the inner body is there until the drop; this is a bug")
     }
 }
 
@@ -99,7 +115,11 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let mut inner = this.inner;
+        let Some(mut inner) = this.inner.as_pin_mut() else {
+            // Only while dropped, when nothing polls.
+            return Poll::Ready(None);
+        };
+        let _entered = this.span.enter();
         let polled = this.ctx.in_scope(|| inner.as_mut().poll_frame(cx));
         let end = match &polled {
             Poll::Pending => return polled,
@@ -126,11 +146,13 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(|b| b.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
 }
 

@@ -8,6 +8,7 @@ use std::task::{ready, Context as TaskContext, Poll};
 use http::{HeaderName, HeaderValue, Response};
 use http_body::Body;
 use pin_project_lite::pin_project;
+use tracing::Span;
 
 use super::access::Pending;
 use super::{Outcome, ResponseBody};
@@ -18,8 +19,10 @@ pin_project! {
     /// service's future with the request's context current, sets the request id header on the
     /// response, and wraps the body in a [`ResponseBody`].
     ///
-    /// When the inner service fails, or when this future is dropped before it completes, the
-    /// access hook runs at once.
+    /// When the inner service fails, the access hook runs at once. When this future is dropped
+    /// before it completes (the client went away), the inner future is dropped first, inside
+    /// the request's context, so the handler's own drop-time lines come first and carry the
+    /// request; then the access hook runs.
     ///
     /// ```
     /// use tower::{Service, ServiceExt};
@@ -36,15 +39,22 @@ pin_project! {
     /// # }
     /// ```
     pub struct ResponseFuture<F> {
+        // `None` only while this future is dropped: the inner one goes first.
         #[pin]
-        inner: Scoped<F>,
+        inner: Option<Scoped<F>>,
+        // Entered while the inner future is polled or dropped; moves to the body.
+        span: Span,
         // Taken once, when the future completes or is dropped.
         state: Option<State>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            // `Scoped` drops the handler's future inside the context; its drop-time lines
+            // (a guard, a rolled back transaction) precede the access line.
+            this.inner.set(None);
             if let Some(pending) = this.state.take().and_then(|s| s.pending) {
                 pending.finish(None, None, Outcome::dropped(), None);
             }
@@ -60,11 +70,13 @@ struct State {
 impl<F> ResponseFuture<F> {
     pub(crate) fn new(
         inner: Scoped<F>,
+        span: Span,
         pending: Option<Pending>,
         response_header: Option<(HeaderName, HeaderValue)>,
     ) -> Self {
         ResponseFuture {
-            inner,
+            inner: Some(inner),
+            span,
             state: Some(State {
                 pending,
                 response_header,
@@ -84,7 +96,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut inner = this.inner;
+        let Some(mut inner) = this.inner.as_pin_mut() else {
+            panic!("ResponseFuture polled after it was dropped");
+        };
+        let entered = this.span.enter();
         let result = ready!(inner.as_mut().poll(cx));
         let ctx = inner.context().cloned().unwrap_or_default();
         let Some(state) = this.state.take() else {
@@ -97,9 +112,14 @@ where
                     response.headers_mut().entry(name).or_insert(value);
                 }
                 let status = response.status();
-                Poll::Ready(Ok(
-                    response.map(|body| ResponseBody::new(body, ctx, status, state.pending))
-                ))
+                this.span
+                    .record("http.response.status_code", status.as_u16());
+                drop(entered);
+                // The span lives on with the body, and closes when the body is dropped.
+                let span = std::mem::replace(this.span, Span::none());
+                Poll::Ready(Ok(response.map(|body| {
+                    ResponseBody::new(body, ctx, span, status, state.pending)
+                })))
             }
             Err(err) => {
                 if let Some(pending) = state.pending {
@@ -115,7 +135,7 @@ where
 impl<F> fmt::Debug for ResponseFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
-            .field("context", &self.inner.context())
+            .field("context", &self.inner.as_ref().and_then(|i| i.context()))
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use http::HeaderName;
 use tower_layer::Layer;
 
-use super::{DefaultMakeRequestId, DefaultOnAccess, MakeRequestId, OnAccess, RequestContext};
+use super::{
+    DefaultMakeRequestId, DefaultOnAccess, HttpRoute, MakeRequestId, OnAccess, RequestContext,
+};
 
 /// Opens a request [`Context`](crate::Context) around every request of a tower service: request
 /// id, W3C trace context, response header and the access line.
@@ -32,6 +34,7 @@ pub struct RequestContextLayer {
     // parameter on every middleware type.
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
+    http_route: Arc<dyn HttpRoute>,
 }
 
 /// The settings a service reads for each request.
@@ -42,6 +45,7 @@ pub(crate) struct Config {
     pub(crate) trace_context: bool,
     pub(crate) access_line: bool,
     pub(crate) keep_invalid: bool,
+    pub(crate) span: bool,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             trace_context: true,
             access_line: true,
             keep_invalid: false,
+            span: true,
         }
     }
 }
@@ -71,6 +76,7 @@ impl RequestContextLayer {
             config: Arc::default(),
             make_request_id: Arc::new(DefaultMakeRequestId::new()),
             on_access: Arc::new(DefaultOnAccess::new()),
+            http_route: Arc::new(()),
         }
     }
 }
@@ -151,6 +157,34 @@ impl RequestContextLayer {
         self.config(|c| c.keep_invalid = yes)
     }
 
+    /// Sets whether a `tracing` span is opened for each request (see "Request span" in the
+    /// [module docs](super)). Defaults to `true`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_span(false);
+    /// # drop(layer);
+    /// ```
+    pub fn with_span(self, yes: bool) -> Self {
+        self.config(|c| c.span = yes)
+    }
+
+    /// Sets the hook that names the route a request matched, for the request span's
+    /// `http.route`. Defaults to `()`, no route: see [`HttpRoute`] for axum's.
+    ///
+    /// ```
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// let layer = RequestContextLayer::new()
+    ///     .http_route(|request: &http::request::Parts| Some(request.uri.path().to_owned()));
+    /// # drop(layer);
+    /// ```
+    pub fn http_route(self, http_route: impl HttpRoute) -> Self {
+        RequestContextLayer {
+            http_route: Arc::new(http_route),
+            ..self
+        }
+    }
+
     /// Sets the hook that makes ids for requests without a valid one. Defaults to
     /// [`DefaultMakeRequestId`] (UUID v7).
     ///
@@ -194,6 +228,7 @@ impl<S> Layer<S> for RequestContextLayer {
             self.config.clone(),
             self.make_request_id.clone(),
             self.on_access.clone(),
+            self.http_route.clone(),
         )
     }
 }

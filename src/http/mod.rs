@@ -3,8 +3,8 @@
 //!
 //! [`RequestContextLayer`] is a tower `Layer`, so it works in axum, tonic, hyper and any tower
 //! stack. It needs the `http` feature (on by default); the trace-context types
-//! ([`TraceParent`], [`TraceState`]) and [`traceparent()`](crate::traceparent) /
-//! [`tracestate()`](crate::tracestate) are always there.
+//! ([`TraceParent`], [`TraceState`]) live in [`trace_context`](crate::trace_context), which
+//! needs no feature, and are re-exported here.
 //!
 //! # Example
 //!
@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"shop::orders","order_id":42}
-//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latency_ms":2.871,"size":2,"outcome":"completed"}
+//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":2.871,"size":2,"outcome":"completed"}
 //! ```
 //!
 //! # The context
@@ -60,20 +60,42 @@
 //!
 //! With exactly one valid `traceparent` ([`TraceParent`] lists the rules), the request
 //! continues that trace: the context gets its trace id, the parent id is kept (see
-//! [`parent_span_id`]) and a valid `tracestate` is kept. Otherwise (absent, invalid, or
-//! several headers) a new trace starts with a random trace id, and any `tracestate` is
-//! dropped. Either way the request gets a new random span id. Call
-//! [`inject_trace_context`] (or [`traceparent()`](crate::traceparent) and
-//! [`tracestate()`](crate::tracestate)) to continue the trace in outgoing calls.
+//! [`parent_span_id`]) and a valid `tracestate` is kept (W3C Trace Context Level 2: a member
+//! whose key repeats an earlier one is dropped). Otherwise (absent, invalid, or several
+//! headers) a new trace starts with a random trace id, and any `tracestate` is dropped.
+//! Either way the request gets a new random span id. Call [`inject_trace_context`] in each
+//! outgoing call to continue the trace: every call gets its own parent-id, a child of the
+//! request's span, which it returns so it can be logged.
+//!
+//! # Request span
+//!
+//! Each request runs inside a `tracing` span at `info`, opened inside its context (so the
+//! span carries the context wherever it is entered) and closed when the request ends. It is
+//! named and fielded after OpenTelemetry's HTTP server conventions, ready for a
+//! tracing-opentelemetry layer: name `HTTP request`, `otel.name` = `{method} {route}` (or
+//! `{method}` without a route), `otel.kind = "server"`, `http.request.method`, `url.path`
+//! (without the query string), `http.route` when the [`HttpRoute`] hook names it, and
+//! `http.response.status_code`, recorded when the response is made. The inner service's
+//! future, the response body, the handler's drop-time lines and the access line all run
+//! inside it. [`RequestContextLayer::with_span`] switches it off.
+//!
+//! ```text
+//! HTTP request{otel.name="GET /orders/{id}" otel.kind="server" http.request.method="GET" url.path="/orders/42" http.route="/orders/{id}" http.response.status_code=200}
+//! ```
 //!
 //! # Access line
 //!
 //! When the request ends (its body sent, its future or body dropped, or the inner service
-//! failed), the [`OnAccess`] hook runs with the request's context current. The default,
-//! [`DefaultOnAccess`], logs one line with the method, the path without the query string,
-//! the status, the latency in milliseconds and the bytes sent, at `error` for 5xx, `warn`
-//! for 4xx and `info` otherwise. No request header is written unless named, and
-//! `authorization` and `cookie` never are.
+//! failed), the [`OnAccess`] hook runs with the request's context current. A request whose
+//! client went away is torn down in order: the inner future or body is dropped first, inside
+//! the context, so the handler's drop-time lines carry the request and come before the
+//! access line.
+//!
+//! The default, [`DefaultOnAccess`], logs one line with the method, the path without the
+//! query string, the status, the latency in milliseconds and the bytes sent, at `error` for
+//! 5xx, `warn` for 4xx and `info` otherwise, under the keys of a [`Schema`](crate::Schema)
+//! ([`DefaultOnAccess::schema`]; `latencyMs` in the default one). No request header is
+//! written unless named, and `authorization` and `cookie` never are.
 //!
 //! # Panics in handlers
 //!
@@ -82,44 +104,36 @@
 //! the line carries the request id. With tower-http's `CatchPanicLayer` inside this layer,
 //! the request then ends with a 500 and an `error` access line.
 
-pub(crate) mod propagate;
-mod traceparent;
-mod tracestate;
+// The trace-context types were first published here; these paths keep compiling.
+pub use crate::trace_context::{
+    parent_span_id, traceparent, tracestate, InvalidTraceParent, InvalidTraceState, TraceParent,
+    TraceState,
+};
 
-pub use propagate::{parent_span_id, traceparent, tracestate};
-pub use traceparent::{InvalidTraceParent, TraceParent};
-pub use tracestate::{InvalidTraceState, TraceState};
-
-#[cfg(feature = "http")]
 mod access;
-#[cfg(feature = "http")]
+mod access_callsite;
 mod body;
-#[cfg(feature = "http")]
 mod future;
-#[cfg(feature = "http")]
+mod inject;
 mod layer;
-#[cfg(feature = "http")]
 mod make_request_id;
-#[cfg(feature = "http")]
 mod on_access;
-#[cfg(feature = "http")]
+mod propagate;
 mod request_id;
-#[cfg(feature = "http")]
-mod rng;
-#[cfg(feature = "http")]
+mod route;
 mod service;
 
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::{
     access::{Access, Outcome},
     body::ResponseBody,
     future::ResponseFuture,
+    inject::inject_trace_context,
     layer::RequestContextLayer,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
     on_access::{DefaultOnAccess, OnAccess},
-    propagate::inject_trace_context,
+    propagate::{PropagateContext, PropagateContextLayer, PropagateFuture},
     request_id::{InvalidRequestId, RequestId},
+    route::HttpRoute,
     service::RequestContext,
 };
 
@@ -128,8 +142,6 @@ pub use self::{
 /// ```
 /// assert_eq!(tracing_ambient::http::X_REQUEST_ID, "x-request-id");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-request-id");
 
 /// The W3C `traceparent` header.
@@ -137,8 +149,6 @@ pub const X_REQUEST_ID: ::http::HeaderName = ::http::HeaderName::from_static("x-
 /// ```
 /// assert_eq!(tracing_ambient::http::TRACEPARENT, "traceparent");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("traceparent");
 
 /// The W3C `tracestate` header.
@@ -146,11 +156,9 @@ pub const TRACEPARENT: ::http::HeaderName = ::http::HeaderName::from_static("tra
 /// ```
 /// assert_eq!(tracing_ambient::http::TRACESTATE, "tracestate");
 /// ```
-#[cfg(feature = "http")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub const TRACESTATE: ::http::HeaderName = ::http::HeaderName::from_static("tracestate");
 
-#[cfg(all(test, feature = "http"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -6,8 +6,9 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Level;
 
+use super::access_callsite::{AccessCallsites, AccessValues};
 use super::{Access, Outcome};
-use crate::Context;
+use crate::{Context, Schema};
 
 /// The longest header value written on an access line.
 const MAX_HEADER_VALUE: usize = 256;
@@ -60,15 +61,20 @@ where
 /// Logs the access line: one event per request, target `access`, with the request's context.
 ///
 /// ```text
-/// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","userId":42,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latency_ms":1.234,"size":512,"outcome":"completed"}
+/// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","userId":42,"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":1.234,"size":512,"outcome":"completed"}
 /// ```
 ///
 /// # Fields
 ///
-/// `method`; `path`, without the query string unless [`with_query`](Self::with_query) is
-/// set; `status` when a response was made; `latency_ms` (a float, to the microsecond);
-/// `size`, the bytes of body sent, when a response was made; `outcome` (`completed`,
-/// `aborted`, `failed` or `panicked`); `error` when the inner service or the body failed.
+/// Their keys come from the [`Schema`] given to [`schema`](Self::schema) (the default schema's
+/// names here), so that the access line's keys have the case of the rest of the line:
+/// `method`; `path`, without the query string; `query` only with
+/// [`with_query`](Self::with_query); `status` (a number) when a response was made;
+/// `latencyMs` (a number of milliseconds, to the microsecond); `size` (a number, the bytes of
+/// body sent) when a response was made; `outcome` (`completed`, `aborted`, `failed` or
+/// `panicked`); `error` (a string) when the inner service or the body failed. A key is absent
+/// rather than `null`, so each keeps one JSON type on every line.
+///
 /// Request headers are written only when named with [`request_header`](Self::request_header),
 /// each as a context key `header_<name>` (`headerUserAgent` in the default schema).
 ///
@@ -89,22 +95,47 @@ where
 /// );
 /// # drop(layer);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use]
 pub struct DefaultOnAccess {
     with_query: bool,
     headers: Arc<[HeaderName]>,
+    callsites: AccessCallsites,
 }
 
 impl DefaultOnAccess {
-    /// Returns the default access line.
+    /// Returns the default access line, with the keys of [`Schema::DEFAULT`].
     ///
     /// ```
     /// let on_access = tracing_ambient::http::DefaultOnAccess::new();
     /// # drop(on_access);
     /// ```
     pub fn new() -> Self {
-        Self::default()
+        DefaultOnAccess {
+            with_query: false,
+            headers: Arc::from([]),
+            callsites: AccessCallsites::for_keys(Schema::DEFAULT.access),
+        }
+    }
+
+    /// Sets the schema whose access line keys are written (see the schema's "Access line
+    /// keys"): give it the schema of the [`JsonLayer`](crate::JsonLayer). Defaults to
+    /// [`Schema::DEFAULT`].
+    ///
+    /// ```
+    /// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
+    /// use tracing_ambient::{JsonLayer, Schema};
+    ///
+    /// let schema = Schema::DEFAULT.with_access_latency_key("latency_ms");
+    /// let layer = JsonLayer::stdout().schema(schema);
+    /// let middleware = RequestContextLayer::new().on_access(DefaultOnAccess::new().schema(schema));
+    /// # drop((layer, middleware));
+    /// ```
+    pub fn schema(self, schema: Schema) -> Self {
+        DefaultOnAccess {
+            callsites: AccessCallsites::for_keys(schema.access),
+            ..self
+        }
     }
 
     /// Sets whether the query string is written, as `query`. It may carry secrets (tokens,
@@ -144,6 +175,12 @@ impl DefaultOnAccess {
             headers: headers.into(),
             ..self
         }
+    }
+}
+
+impl Default for DefaultOnAccess {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -190,16 +227,18 @@ impl DefaultOnAccess {
             Outcome::Failed => "request failed",
             Outcome::Panicked => "request panicked",
         };
-        macro_rules! access_line {
-            ($level:expr) => {
-                tracing::event!(target: "access", $level, method, path, query, status, latency_ms, size, outcome, error, "{}", message)
-            };
-        }
-        match level(a.status, a.outcome) {
-            Level::ERROR => access_line!(Level::ERROR),
-            Level::WARN => access_line!(Level::WARN),
-            _ => access_line!(Level::INFO),
-        }
+        let values = AccessValues {
+            message,
+            method,
+            path,
+            query,
+            status: status.map(u64::from),
+            latency_ms,
+            size,
+            outcome,
+            error,
+        };
+        self.callsites.emit(level(a.status, a.outcome), &values);
     }
 }
 

@@ -1,131 +1,310 @@
-//! What a handler needs to continue the trace in its own outgoing calls: the current
-//! request's `traceparent` and `tracestate`, and a helper that writes both into a header map.
+//! [`PropagateContextLayer`]: the current request's identity on every outgoing call of an
+//! HTTP client.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context as TaskContext, Poll};
+use std::time::Instant;
+
+use http::{HeaderName, Method, Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{inject_trace_context, RequestId};
 use crate::Context;
 
-use super::traceparent::{hex, TraceParent, SAMPLED};
-use super::tracestate::TraceState;
+/// The target of the line written for each outgoing call.
+const TARGET: &str = "outgoing";
 
-/// What the middleware keeps with a request about its trace, beside the `trace_id` and
-/// `span_id` entries: never written on a line.
+/// Carries the current request into every outgoing call of a tower HTTP client: a new
+/// `traceparent` per call, the request's `tracestate`, and its request id.
+///
+/// For each request the client sends inside a request [`Context`]:
+///
+/// - `traceparent`: a child of the request's span, a new parent-id per call, the request's
+///   trace id and flags (as [`inject_trace_context`] writes it; any value there is replaced);
+/// - `tracestate`: the request's, when it came with one;
+/// - the request id header (`x-request-id` unless set with [`header`](Self::header)): the
+///   request's id, unless the caller set that header on this call itself, or the id is not a
+///   valid [`RequestId`] (a context opened by hand is not validated).
+///
+/// Outside any context it changes nothing. With [`with_call_line`](Self::with_call_line), it
+/// also writes one line per call when its response head arrives (or the call fails), with
+/// the request's context: target `outgoing`, `method`, `host`, `path` (never the query
+/// string), `status`, `latencyMs`, `traceparent` (the one sent, to find the call in the
+/// callee's trace) and `error` when the call failed.
+///
+/// ```text
+/// {"timestamp":"2026-11-24T14:02:12.130001Z","level":"info","message":"outgoing call","requestId":"9f1c","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"outgoing","method":"GET","host":"stock:8080","path":"/items/7","status":200,"latencyMs":3.2,"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-b7ad6b7169203331-01"}
+/// ```
+///
+/// # Examples
+///
+/// With hyper-util's legacy client:
+///
+/// ```
+/// use http_body_util::Empty;
+/// use hyper_util::client::legacy::Client;
+/// use hyper_util::rt::TokioExecutor;
+/// use tower::ServiceExt;
+/// use tower_layer::Layer;
+/// use tracing_ambient::http::PropagateContextLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+/// let client = PropagateContextLayer::new().with_call_line(true).layer(client);
+/// // In a handler (a request context is current):
+/// let request = http::Request::get("http://127.0.0.1:9/items/7").body(Empty::new()).unwrap();
+/// let _response = client.oneshot(request); // carries traceparent and x-request-id
+/// # }
+/// ```
 #[derive(Debug, Clone)]
-pub(crate) struct TraceInfo {
-    pub(crate) flags: u8,
-    pub(crate) parent_id: Option<[u8; 8]>,
-    pub(crate) tracestate: Option<TraceState>,
+#[must_use]
+pub struct PropagateContextLayer {
+    header: HeaderName,
+    call_line: bool,
 }
 
-/// Returns the `traceparent` to send with an outgoing call of the current request, `None`
-/// outside a request.
-///
-/// It carries the request's trace id and its own span id (the parent of whatever the call
-/// starts), with the trace flags the request came with (`01`, sampled, for a trace the
-/// request started). A context opened by hand gets one when its `trace_id` and `span_id` are
-/// valid lowercase hex ids.
-///
-/// # Examples
-///
-/// ```
-/// use tracing_ambient::Context;
-///
-/// let ctx = Context::new()
-///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
-///     .with_span_id("00f067aa0ba902b7");
-/// assert_eq!(
-///     ctx.in_scope(tracing_ambient::traceparent).as_deref(),
-///     Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-/// );
-/// assert_eq!(tracing_ambient::traceparent(), None);
-/// ```
-pub fn traceparent() -> Option<String> {
-    Context::current()
-        .and_then(|ctx| outgoing(&ctx))
-        .map(|tp| tp.to_string())
-}
-
-/// Returns the `tracestate` to send with an outgoing call of the current request: the one the
-/// request came with, when it and its `traceparent` were valid. `None` otherwise.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(tracing_ambient::tracestate(), None);
-/// ```
-pub fn tracestate() -> Option<String> {
-    let ctx = Context::current()?;
-    incoming_tracestate(&ctx).map(|ts| ts.as_str().to_owned())
-}
-
-/// Returns the span id of the caller of the current request (the parent id of its
-/// `traceparent`), `None` outside a request or when the request started its trace.
-///
-/// The parent span id is kept with the request and not written on its lines; a span
-/// exporter or a handler may want it.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(tracing_ambient::http::parent_span_id(), None);
-/// ```
-pub fn parent_span_id() -> Option<String> {
-    let ctx = Context::current()?;
-    ctx.attachment::<TraceInfo>()?.parent_id.map(|id| hex(&id))
-}
-
-/// The outgoing `traceparent` of `ctx`: its trace id and span id entries and the flags the
-/// request came with.
-pub(crate) fn outgoing(ctx: &Context) -> Option<TraceParent> {
-    let trace_id = ctx.trace_id()?;
-    let span_id = ctx.get("span_id")?;
-    let flags = ctx
-        .attachment::<TraceInfo>()
-        .map_or(SAMPLED, |info| info.flags);
-    TraceParent::from_hex_ids(&trace_id, span_id.as_str()?, flags)
-}
-
-/// Writes the current request's `traceparent` and `tracestate` into the headers of an
-/// outgoing request, replacing any there. Outside a request, or when the context has no valid
-/// trace, it removes neither and writes nothing.
-///
-/// # Examples
-///
-/// ```
-/// use http::HeaderMap;
-/// use tracing_ambient::Context;
-///
-/// let ctx = Context::new()
-///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
-///     .with_span_id("00f067aa0ba902b7");
-/// let mut headers = HeaderMap::new();
-/// ctx.in_scope(|| tracing_ambient::http::inject_trace_context(&mut headers));
-/// assert_eq!(
-///     headers["traceparent"],
-///     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-/// );
-/// ```
-#[cfg(feature = "http")]
-pub fn inject_trace_context(headers: &mut ::http::HeaderMap) {
-    use ::http::HeaderValue;
-
-    let Some(ctx) = Context::current() else {
-        return;
-    };
-    let Some(tp) = outgoing(&ctx) else { return };
-    // Both values are validated ASCII, so they are always valid header values.
-    if let Ok(value) = HeaderValue::try_from(tp.to_string()) {
-        headers.insert(super::TRACEPARENT, value);
-    }
-    match incoming_tracestate(&ctx).map(|ts| HeaderValue::try_from(ts.as_str())) {
-        Some(Ok(value)) => {
-            headers.insert(super::TRACESTATE, value);
+impl PropagateContextLayer {
+    /// Returns a layer that sets `traceparent`, `tracestate` and `x-request-id`, without call
+    /// lines.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::PropagateContextLayer::new();
+    /// # drop(layer);
+    /// ```
+    pub const fn new() -> Self {
+        PropagateContextLayer {
+            header: super::X_REQUEST_ID,
+            call_line: false,
         }
-        _ => {
-            headers.remove(super::TRACESTATE);
+    }
+
+    /// Sets the header the request id is sent in. Defaults to `x-request-id`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::PropagateContextLayer::new()
+    ///     .header(http::HeaderName::from_static("x-correlation-id"));
+    /// # drop(layer);
+    /// ```
+    pub fn header(self, header: HeaderName) -> Self {
+        PropagateContextLayer { header, ..self }
+    }
+
+    /// Sets whether one line is written per outgoing call. Defaults to `false`.
+    ///
+    /// ```
+    /// let layer = tracing_ambient::http::PropagateContextLayer::new().with_call_line(true);
+    /// # drop(layer);
+    /// ```
+    pub fn with_call_line(self, yes: bool) -> Self {
+        PropagateContextLayer {
+            call_line: yes,
+            ..self
         }
     }
 }
 
-/// The `tracestate` the request came with, when it and its `traceparent` were valid.
-pub(crate) fn incoming_tracestate(ctx: &Context) -> Option<TraceState> {
-    ctx.attachment::<TraceInfo>()?.tracestate
+impl Default for PropagateContextLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<S> Layer<S> for PropagateContextLayer {
+    type Service = PropagateContext<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        PropagateContext {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The client service of [`PropagateContextLayer`]: see there.
+///
+/// ```
+/// use tower_layer::Layer;
+///
+/// let service = tracing_ambient::http::PropagateContextLayer::new().layer(7);
+/// assert_eq!(*service.get_ref(), 7);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PropagateContext<S> {
+    inner: S,
+    layer: PropagateContextLayer,
+}
+
+// === impl PropagateContext ===
+
+impl<S> PropagateContext<S> {
+    /// Returns a reference to the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let service = tracing_ambient::http::PropagateContextLayer::new().layer(7);
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Returns a mutable reference to the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let mut service = tracing_ambient::http::PropagateContextLayer::new().layer(7);
+    /// *service.get_mut() = 8;
+    /// assert_eq!(*service.get_ref(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Returns the inner service.
+    ///
+    /// ```
+    /// use tower_layer::Layer;
+    ///
+    /// let service = tracing_ambient::http::PropagateContextLayer::new().layer(7);
+    /// assert_eq!(service.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for PropagateContext<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = PropagateFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        let Some(ctx) = Context::current() else {
+            return PropagateFuture::new(self.inner.call(request), None);
+        };
+        let sent = inject_trace_context(request.headers_mut());
+        let header = &self.layer.header;
+        if !request.headers().contains_key(header) {
+            // A context opened by hand holds any id: only a valid one is sent.
+            let id = ctx.request_id().and_then(|id| RequestId::new(&id).ok());
+            if let Some(id) = id {
+                request
+                    .headers_mut()
+                    .insert(header.clone(), id.to_header_value());
+            }
+        }
+        let call = self.layer.call_line.then(|| Call {
+            ctx,
+            method: request.method().clone(),
+            host: request
+                .uri()
+                .authority()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default(),
+            path: request.uri().path().to_owned(),
+            traceparent: sent.map(|tp| tp.to_string()),
+            start: Instant::now(),
+        });
+        PropagateFuture::new(self.inner.call(request), call)
+    }
+}
+
+/// What the call line needs, kept from `call` to the response.
+struct Call {
+    ctx: Context,
+    method: Method,
+    host: String,
+    path: String,
+    traceparent: Option<String>,
+    start: Instant,
+}
+
+impl Call {
+    fn log(self, status: Option<u16>, error: Option<&str>) {
+        // Microseconds, as the access line has them.
+        let latency_ms = (self.start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        let (method, host, path) = (self.method.as_str(), &*self.host, &*self.path);
+        let traceparent = self.traceparent.as_deref();
+        self.ctx.in_scope(|| match error {
+            None => tracing::info!(
+                target: TARGET,
+                method,
+                host,
+                path,
+                status,
+                latencyMs = latency_ms,
+                traceparent,
+                "outgoing call"
+            ),
+            Some(error) => tracing::warn!(
+                target: TARGET,
+                method,
+                host,
+                path,
+                latencyMs = latency_ms,
+                traceparent,
+                error,
+                "outgoing call failed"
+            ),
+        });
+    }
+}
+
+pin_project! {
+    /// The response future of [`PropagateContext`]: the inner client's, and the call line
+    /// when its response head arrives or it fails.
+    pub struct PropagateFuture<F> {
+        #[pin]
+        inner: F,
+        // Taken once, when the call ends.
+        call: Option<Call>,
+    }
+}
+
+impl<F> PropagateFuture<F> {
+    fn new(inner: F, call: Option<Call>) -> Self {
+        PropagateFuture { inner, call }
+    }
+}
+
+impl<F, B, E> Future for PropagateFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        if let Some(call) = this.call.take() {
+            match &result {
+                Ok(response) => call.log(Some(response.status().as_u16()), None),
+                Err(err) => call.log(None, Some(&err.to_string())),
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<F> fmt::Debug for PropagateFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PropagateFuture")
+            .field("call_line", &self.call.is_some())
+            .finish_non_exhaustive()
+    }
 }

@@ -9,15 +9,13 @@ use http::request::Parts;
 use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use tower_service::Service;
+use tracing::Span;
 
 use super::access::Pending;
 use super::layer::Config;
-use super::propagate::TraceInfo;
-use super::traceparent::{hex, SAMPLED};
-use super::{
-    rng, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture, TraceParent, TraceState,
-};
+use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
+use crate::trace_context::{hex, rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 use crate::Context;
 
 /// The context key an invalid client request id is kept under, when asked to.
@@ -51,6 +49,7 @@ pub struct RequestContext<S> {
     config: Arc<Config>,
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
+    http_route: Arc<dyn HttpRoute>,
 }
 
 // === impl RequestContext ===
@@ -61,12 +60,14 @@ impl<S> RequestContext<S> {
         config: Arc<Config>,
         make_request_id: Arc<dyn MakeRequestId>,
         on_access: Arc<dyn OnAccess>,
+        http_route: Arc<dyn HttpRoute>,
     ) -> Self {
         RequestContext {
             inner,
             config,
             make_request_id,
             on_access,
+            http_route,
         }
     }
 
@@ -204,6 +205,26 @@ fn trace_context(headers: &HeaderMap, ctx: &Context) {
     ctx.attach(info);
 }
 
+/// Opens the request's span, named and fielded after OpenTelemetry's HTTP server
+/// conventions; `http.response.status_code` is recorded when the response is made.
+fn request_span(parts: &Parts, route: Option<&str>) -> Span {
+    let method = parts.method.as_str();
+    // OpenTelemetry: `{method} {http.route}`, or `{method}` when the route is unknown.
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    tracing::info_span!(
+        "HTTP request",
+        otel.name = name,
+        otel.kind = "server",
+        http.request.method = method,
+        url.path = parts.uri.path(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    )
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContext<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -243,10 +264,17 @@ where
         let response_header = id
             .filter(|_| self.config.response_header)
             .map(|id| (self.config.header.clone(), id.to_header_value()));
+        // Made inside the context, so that the span carries it wherever it is entered.
+        let span = if self.config.span {
+            let route = self.http_route.http_route(&parts);
+            ctx.in_scope(|| request_span(&parts, route.as_deref()))
+        } else {
+            Span::none()
+        };
         let request = Request::from_parts(parts, body);
         // Some services do work in `call` itself, not only in the future.
-        let inner = ctx.in_scope(|| self.inner.call(request));
-        ResponseFuture::new(ctx.scope(inner), pending, response_header)
+        let inner = span.in_scope(|| ctx.in_scope(|| self.inner.call(request)));
+        ResponseFuture::new(ctx.scope(inner), span, pending, response_header)
     }
 }
 

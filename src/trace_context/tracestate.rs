@@ -16,25 +16,31 @@ const MAX_MEMBERS: usize = 32;
 ///
 /// # Rules
 ///
-/// - a key is a simple key (`a-z`, then up to 255 of `a-z 0-9 _ - * /`) or a multi-tenant key
-///   `tenant@system` (tenant: `a-z 0-9`, then up to 240 of the same set; system: `a-z`, then
-///   up to 13);
+/// The grammar of [Trace Context Level 2]:
+///
+/// - a key is 1 to 256 characters: the first `a-z` or `0-9`, the others `a-z 0-9 _ - * / @`
+///   (`key = ( lcalpha / DIGIT ) 0*255 ( keychar )`). Level 1's multi-tenant form
+///   `tenant@system` is one case of it; a key may not start with `@`;
 /// - a value is 1 to 256 printable ASCII characters other than `,` and `=`, and does not end
 ///   in a space;
-/// - a key appears at most once, and there are at most 32 members.
+/// - a key appears once: a member whose key repeats an earlier one is dropped, the first is
+///   kept;
+/// - there are at most 32 members (after dropping repeats).
 ///
-/// A value that breaks a rule is dropped whole, as is the `tracestate` of a request whose
-/// `traceparent` is invalid.
+/// A value that breaks another rule is dropped whole, as is the `tracestate` of a request
+/// whose `traceparent` is invalid.
+///
+/// [Trace Context Level 2]: https://www.w3.org/TR/trace-context-2/#key
 ///
 /// # Examples
 ///
 /// ```
-/// use tracing_ambient::http::TraceState;
+/// use tracing_ambient::trace_context::TraceState;
 ///
 /// let ts: TraceState = "rojo=00f067aa0ba902b7 , congo=t61rcWkgMzE,".parse().unwrap();
 /// assert_eq!(ts.as_str(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
 /// assert!("Rojo=1".parse::<TraceState>().is_err());
-/// assert!("a=1,a=2".parse::<TraceState>().is_err());
+/// assert_eq!(TraceState::parse("a=1,b=2,a=3").unwrap().as_str(), "a=1,b=2");
 /// ```
 ///
 /// [`tracestate`]: https://www.w3.org/TR/trace-context/#tracestate-header
@@ -44,7 +50,7 @@ pub struct TraceState(Box<str>);
 /// The error returned when a `tracestate` value breaks the W3C rules.
 ///
 /// ```
-/// let err = "=".parse::<tracing_ambient::http::TraceState>().unwrap_err();
+/// let err = "=".parse::<tracing_ambient::trace_context::TraceState>().unwrap_err();
 /// assert_eq!(err.to_string(), "invalid tracestate");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +63,16 @@ impl TraceState {
     ///
     /// # Errors
     ///
-    /// Returns [`InvalidTraceState`] when any member breaks a rule, when a key repeats, when
-    /// there are more than 32 members, or when there is no member at all.
+    /// Returns [`InvalidTraceState`] when any member breaks a rule (other than a repeated key,
+    /// which is dropped), when there are more than 32 members, or when there is no member at
+    /// all.
     ///
     /// ```
-    /// use tracing_ambient::http::TraceState;
+    /// use tracing_ambient::trace_context::TraceState;
     ///
     /// assert!(TraceState::parse("tenant@vendor=x").is_ok());
+    /// assert!(TraceState::parse("foo@=1").is_ok());
+    /// assert!(TraceState::parse("@foo=1").is_err());
     /// assert!(TraceState::parse(" , ").is_err());
     /// ```
     pub fn parse(value: &str) -> Result<Self, InvalidTraceState> {
@@ -87,8 +96,12 @@ impl TraceState {
                     .position(|&b| b == b'=')
                     .ok_or(InvalidTraceState(()))?;
                 let (key, value) = (&member[..eq], &member[eq + 1..]);
-                if !valid_key(key) || !valid_value(value) || keys.contains(&key) {
+                if !valid_key(key) || !valid_value(value) {
                     return Err(InvalidTraceState(()));
+                }
+                // Level 2: keep the first member of a key, drop the later ones.
+                if keys.contains(&key) {
+                    continue;
                 }
                 keys.push(key);
                 if keys.len() > MAX_MEMBERS {
@@ -110,7 +123,7 @@ impl TraceState {
     /// Returns the value, members joined by `,`.
     ///
     /// ```
-    /// let ts = tracing_ambient::http::TraceState::parse("a=1").unwrap();
+    /// let ts = tracing_ambient::trace_context::TraceState::parse("a=1").unwrap();
     /// assert_eq!(ts.as_str(), "a=1");
     /// ```
     pub fn as_str(&self) -> &str {
@@ -150,31 +163,20 @@ impl Error for InvalidTraceState {}
 
 // === grammar ===
 
-fn lcalpha(b: u8) -> bool {
-    b.is_ascii_lowercase()
-}
-
+/// `keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"`.
 fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
 }
 
-/// `first` then `0..=max_rest` of `key_char`.
-fn key_part(part: &[u8], first: fn(u8) -> bool, max_rest: usize) -> bool {
-    match part.split_first() {
-        Some((&head, rest)) => {
-            first(head) && rest.len() <= max_rest && rest.iter().all(|&b| key_char(b))
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`.
+fn valid_key(key: &[u8]) -> bool {
+    match key.split_first() {
+        Some((&first, rest)) => {
+            (first.is_ascii_lowercase() || first.is_ascii_digit())
+                && rest.len() <= 255
+                && rest.iter().all(|&b| key_char(b))
         }
         None => false,
-    }
-}
-
-fn valid_key(key: &[u8]) -> bool {
-    match key.iter().position(|&b| b == b'@') {
-        None => key_part(key, lcalpha, 255),
-        Some(at) => {
-            key_part(&key[..at], |b| lcalpha(b) || b.is_ascii_digit(), 240)
-                && key_part(&key[at + 1..], lcalpha, 13)
-        }
     }
 }
 
@@ -203,6 +205,11 @@ mod tests {
             ("rojo=1,,,congo=2", "rojo=1,congo=2"),
             ("a-b_c*d/e=x", "a-b_c*d/e=x"),
             ("3tenant@system=x", "3tenant@system=x"),
+            ("foo@=1", "foo@=1"),
+            ("1k=v", "1k=v"),
+            ("tenant@1sys=v", "tenant@1sys=v"),
+            ("a@b@c=v", "a@b@c=v"),
+            ("a=1,b=2,a=3", "a=1,b=2"),
             ("k=a b", "k=a b"),
             ("k= leading", "k= leading"),
         ];
@@ -230,16 +237,14 @@ mod tests {
             "k=",
             "=v",
             "K=v",
-            "1k=v",
             "k=v=w",
             "k=a\u{7f}",
             "k=v\r\nx=y",
             "k=\u{e9}",
             "@system=v",
-            "tenant@=v",
-            "tenant@1sys=v",
-            "tenant@systemnamelonger=v",
-            "a=1,a=2",
+            "_k=v",
+            "k.v=1",
+            "a=1,b=2,a=",
             &long_value,
             &long_key,
             &thirty_three,
@@ -247,6 +252,23 @@ mod tests {
         for input in cases {
             assert!(TraceState::parse(input).is_err(), "{input:?} is invalid");
         }
+    }
+
+    #[test]
+    fn keys_are_up_to_256_characters() {
+        let key = |len: usize| format!("k{}", "@".repeat(len - 1));
+        assert!(TraceState::parse(&format!("{}=v", key(256))).is_ok());
+        assert!(TraceState::parse(&format!("{}=v", key(257))).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_do_not_count_against_the_limit() {
+        let members = (0..32)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let ts = TraceState::parse(&format!("{members},k0=again")).unwrap();
+        assert_eq!(ts.as_str(), members);
     }
 
     #[test]
@@ -262,6 +284,7 @@ mod tests {
     fn headers_are_joined() {
         let ts = TraceState::parse_parts([&b"a=1"[..], &b"b=2"[..]]).unwrap();
         assert_eq!(ts.as_str(), "a=1,b=2");
-        assert!(TraceState::parse_parts([&b"a=1"[..], &b"a=2"[..]]).is_err());
+        let ts = TraceState::parse_parts([&b"a=1"[..], &b"a=2,b=3"[..]]).unwrap();
+        assert_eq!(ts.as_str(), "a=1,b=3");
     }
 }

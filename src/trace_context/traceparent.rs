@@ -32,7 +32,7 @@ pub(crate) const SAMPLED: u8 = 0x01;
 /// # Examples
 ///
 /// ```
-/// use tracing_ambient::http::TraceParent;
+/// use tracing_ambient::trace_context::TraceParent;
 ///
 /// let tp: TraceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap();
 /// assert_eq!(tp.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
@@ -54,7 +54,7 @@ pub struct TraceParent {
 /// The error returned when a `traceparent` value breaks the W3C rules.
 ///
 /// ```
-/// let err = "nope".parse::<tracing_ambient::http::TraceParent>().unwrap_err();
+/// let err = "nope".parse::<tracing_ambient::trace_context::TraceParent>().unwrap_err();
 /// assert_eq!(err.to_string(), "invalid traceparent");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl TraceParent {
     /// zeros.
     ///
     /// ```
-    /// use tracing_ambient::http::TraceParent;
+    /// use tracing_ambient::trace_context::TraceParent;
     ///
     /// let tp = TraceParent::new([1; 16], [2; 8], 0x01).unwrap();
     /// assert_eq!(tp.to_string(), "00-01010101010101010101010101010101-0202020202020202-01");
@@ -84,6 +84,25 @@ impl TraceParent {
         })
     }
 
+    /// Returns a child of this position in the trace: the same trace id and flags, a new
+    /// random parent-id (never all zeros). Send one with each outgoing call.
+    ///
+    /// ```
+    /// use tracing_ambient::trace_context::TraceParent;
+    ///
+    /// let tp = TraceParent::new([1; 16], [2; 8], 0x01).unwrap();
+    /// let child = tp.child();
+    /// assert_eq!((child.trace_id(), child.flags()), (tp.trace_id(), tp.flags()));
+    /// assert_ne!(child.parent_id(), tp.parent_id());
+    /// assert_ne!(child.parent_id(), tp.child().parent_id());
+    /// ```
+    #[must_use]
+    pub fn child(&self) -> TraceParent {
+        let mut parent_id = [0; 8];
+        super::rng::fill_nonzero(&mut parent_id);
+        TraceParent { parent_id, ..*self }
+    }
+
     /// Parses a `traceparent` value by the rules above.
     ///
     /// # Errors
@@ -91,7 +110,7 @@ impl TraceParent {
     /// Returns [`InvalidTraceParent`] when the value breaks any of the rules.
     ///
     /// ```
-    /// use tracing_ambient::http::TraceParent;
+    /// use tracing_ambient::trace_context::TraceParent;
     ///
     /// // A later version with more fields is accepted; its own fields are ignored.
     /// let tp = TraceParent::parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future").unwrap();
@@ -149,7 +168,7 @@ impl TraceParent {
     /// Returns the trace id.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([1; 16], [2; 8], 0).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([1; 16], [2; 8], 0).unwrap();
     /// assert_eq!(tp.trace_id(), [1; 16]);
     /// ```
     pub fn trace_id(&self) -> [u8; 16] {
@@ -159,7 +178,7 @@ impl TraceParent {
     /// Returns the parent id: the span id of the caller.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([1; 16], [2; 8], 0).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([1; 16], [2; 8], 0).unwrap();
     /// assert_eq!(tp.parent_id(), [2; 8]);
     /// ```
     pub fn parent_id(&self) -> [u8; 8] {
@@ -169,7 +188,7 @@ impl TraceParent {
     /// Returns the trace flags.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([1; 16], [2; 8], 0x01).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([1; 16], [2; 8], 0x01).unwrap();
     /// assert_eq!(tp.flags(), 0x01);
     /// ```
     pub fn flags(&self) -> u8 {
@@ -179,7 +198,7 @@ impl TraceParent {
     /// Returns `true` if the `sampled` flag is set.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([1; 16], [2; 8], 0x00).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([1; 16], [2; 8], 0x00).unwrap();
     /// assert!(!tp.sampled());
     /// ```
     pub fn sampled(&self) -> bool {
@@ -189,7 +208,7 @@ impl TraceParent {
     /// Returns the trace id as 32 lowercase hex digits.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([0xab; 16], [2; 8], 0).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([0xab; 16], [2; 8], 0).unwrap();
     /// assert_eq!(tp.trace_id_hex(), "ab".repeat(16));
     /// ```
     pub fn trace_id_hex(&self) -> String {
@@ -199,7 +218,7 @@ impl TraceParent {
     /// Returns the parent id as 16 lowercase hex digits.
     ///
     /// ```
-    /// let tp = tracing_ambient::http::TraceParent::new([1; 16], [0xcd; 8], 0).unwrap();
+    /// let tp = tracing_ambient::trace_context::TraceParent::new([1; 16], [0xcd; 8], 0).unwrap();
     /// assert_eq!(tp.parent_id_hex(), "cd".repeat(8));
     /// ```
     pub fn parent_id_hex(&self) -> String {

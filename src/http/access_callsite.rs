@@ -1,0 +1,256 @@
+//! The access line's callsites, whose field names are the keys a [`Schema`] gives.
+//!
+//! `tracing` takes field names from a callsite's static metadata, which its macros write at
+//! compile time. The access line's keys come from a [`Schema`] chosen at run time, so its
+//! callsites are made at run time: once per distinct set of keys in the process (a schema's
+//! keys are `&'static str`, so the set is small and fixed), leaked, and registered with
+//! `tracing` like a macro's. Every output layer (the crate's, `fmt`, OpenTelemetry) then sees
+//! the schema's names as ordinary field names, and filters see target `access` and the level.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use tracing::level_filters::LevelFilter;
+use tracing::{Level, Metadata};
+use tracing_core::callsite::{self, Callsite, Identifier};
+use tracing_core::field::{FieldSet, Value};
+use tracing_core::metadata::Kind;
+use tracing_core::subscriber::Interest;
+use tracing_core::Event;
+
+use crate::schema::AccessKeys;
+
+/// The target of the access line.
+pub(crate) const TARGET: &str = "access";
+
+/// The number of fields: the message, then [`AccessKeys::names`].
+const FIELDS: usize = 9;
+
+/// One level's callsite of the access line.
+struct AccessCallsite {
+    // Set once, right after the callsite is leaked (its metadata names its own address).
+    meta: OnceLock<Metadata<'static>>,
+    // The interest `tracing` computed for it: never, sometimes, always, or unknown.
+    interest: AtomicU8,
+}
+
+const NEVER: u8 = 0;
+const SOMETIMES: u8 = 1;
+const ALWAYS: u8 = 2;
+
+impl Callsite for AccessCallsite {
+    fn set_interest(&self, interest: Interest) {
+        let value = if interest.is_never() {
+            NEVER
+        } else if interest.is_always() {
+            ALWAYS
+        } else {
+            SOMETIMES
+        };
+        self.interest.store(value, Ordering::Relaxed);
+    }
+
+    fn metadata(&self) -> &Metadata<'_> {
+        self.meta
+            .get()
+            .expect("the metadata is set before the callsite is registered; this is a bug")
+    }
+}
+
+/// The access line's callsites for one set of keys: one per level it is written at.
+#[derive(Clone, Copy)]
+pub(crate) struct AccessCallsites {
+    info: &'static AccessCallsite,
+    warn: &'static AccessCallsite,
+    error: &'static AccessCallsite,
+}
+
+/// The values of one access line, in the order of [`AccessKeys::names`]; `None` leaves the
+/// key out.
+pub(crate) struct AccessValues<'a> {
+    pub(crate) message: &'a str,
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) status: Option<u64>,
+    pub(crate) latency_ms: f64,
+    pub(crate) size: Option<u64>,
+    pub(crate) outcome: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+impl AccessCallsites {
+    /// Returns the callsites for `keys`, made and registered the first time these keys are
+    /// asked for.
+    pub(crate) fn for_keys(keys: AccessKeys) -> Self {
+        static MADE: Mutex<Vec<(AccessKeys, AccessCallsites)>> = Mutex::new(Vec::new());
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, callsites)) = made.iter().find(|(k, _)| *k == keys) {
+            return *callsites;
+        }
+        // Leaked once per distinct set of keys, as a macro's statics are never freed.
+        let names: &'static [&'static str] = Box::leak(Box::new({
+            let [a, b, c, d, e, f, g, h] = keys.names();
+            ["message", a, b, c, d, e, f, g, h]
+        }));
+        let callsites = AccessCallsites {
+            info: make(Level::INFO, names),
+            warn: make(Level::WARN, names),
+            error: make(Level::ERROR, names),
+        };
+        made.push((keys, callsites));
+        callsites
+    }
+
+    /// Writes the access line at `level` (info, warn or error), if anything wants it.
+    pub(crate) fn emit(&self, level: Level, values: &AccessValues<'_>) {
+        let callsite = match level {
+            Level::ERROR => self.error,
+            Level::WARN => self.warn,
+            _ => self.info,
+        };
+        let meta: &'static Metadata<'static> = callsite
+            .meta
+            .get()
+            .expect("the metadata is set before the callsite is registered; this is a bug");
+        // What the macros check, in the same order.
+        if *meta.level() > LevelFilter::current() {
+            return;
+        }
+        let interest = callsite.interest.load(Ordering::Relaxed);
+        if interest == NEVER {
+            return;
+        }
+        if interest != ALWAYS && !tracing::dispatcher::get_default(|d| d.enabled(meta)) {
+            return;
+        }
+        let fields = meta.fields();
+        let mut iter = fields.iter();
+        let mut next = || iter.next().expect("nine fields; this is a bug");
+        let (f0, f1, f2, f3, f4, f5, f6, f7, f8) = (
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+        );
+        let value_set: [(&_, Option<&dyn Value>); FIELDS] = [
+            (&f0, Some(&values.message)),
+            (&f1, Some(&values.method)),
+            (&f2, Some(&values.path)),
+            (&f3, values.query.as_ref().map(|v| v as &dyn Value)),
+            (&f4, values.status.as_ref().map(|v| v as &dyn Value)),
+            (&f5, Some(&values.latency_ms)),
+            (&f6, values.size.as_ref().map(|v| v as &dyn Value)),
+            (&f7, Some(&values.outcome)),
+            (&f8, values.error.as_ref().map(|v| v as &dyn Value)),
+        ];
+        Event::dispatch(meta, &fields.value_set(&value_set));
+    }
+}
+
+/// Leaks and registers one callsite.
+fn make(level: Level, names: &'static [&'static str]) -> &'static AccessCallsite {
+    let callsite: &'static AccessCallsite = Box::leak(Box::new(AccessCallsite {
+        meta: OnceLock::new(),
+        interest: AtomicU8::new(u8::MAX),
+    }));
+    let meta = Metadata::new(
+        "access line",
+        TARGET,
+        level,
+        Some(file!()),
+        Some(line!()),
+        Some(module_path!()),
+        FieldSet::new(names, Identifier(callsite)),
+        Kind::EVENT,
+    );
+    // Only this function sets it, once, on a callsite nobody else has seen yet.
+    let _ = callsite.meta.set(meta);
+    callsite::register(callsite);
+    callsite
+}
+
+impl fmt::Debug for AccessCallsites {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessCallsites")
+            .field("fields", &self.info.metadata().fields())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tracing_subscriber::filter::{LevelFilter as Filter, Targets};
+    use tracing_subscriber::prelude::*;
+
+    use crate::test_support::MockMakeWriter;
+    use crate::JsonLayer;
+
+    fn values(message: &str) -> AccessValues<'_> {
+        AccessValues {
+            message,
+            method: "GET",
+            path: "/",
+            query: None,
+            status: Some(200),
+            latency_ms: 1.5,
+            size: None,
+            outcome: "completed",
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_same_keys_share_their_callsites() {
+        let a = AccessCallsites::for_keys(AccessKeys::DEFAULT);
+        let b = AccessCallsites::for_keys(AccessKeys::DEFAULT);
+        assert!(std::ptr::eq(a.info, b.info));
+        let other = AccessKeys {
+            latency: "latency_ms",
+            ..AccessKeys::DEFAULT
+        };
+        let c = AccessCallsites::for_keys(other);
+        assert!(!std::ptr::eq(a.info, c.info));
+        assert_eq!(
+            c.info
+                .metadata()
+                .fields()
+                .field("latency_ms")
+                .map(|f| f.to_string()),
+            Some("latency_ms".to_owned())
+        );
+    }
+
+    #[test]
+    fn filters_see_the_target_and_the_level() {
+        let writer = MockMakeWriter::default();
+        let filter = Targets::new().with_target(TARGET, Filter::WARN);
+        let subscriber =
+            tracing_subscriber::registry().with(JsonLayer::new(writer.clone()).with_filter(filter));
+        tracing::subscriber::with_default(subscriber, || {
+            let callsites = AccessCallsites::for_keys(AccessKeys::DEFAULT);
+            callsites.emit(Level::INFO, &values("filtered out"));
+            callsites.emit(Level::WARN, &values("kept"));
+        });
+        let lines: Vec<serde_json::Value> = writer
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["message"], "kept");
+        assert_eq!(lines[0]["level"], "warn");
+        assert_eq!(lines[0]["target"], "access");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["latencyMs"], 1.5);
+        assert!(lines[0].get("size").is_none() && lines[0].get("query").is_none());
+    }
+}

@@ -1,0 +1,102 @@
+//! Random trace and span ids.
+//!
+//! An id that a client sees (a trace id, the span id in an outgoing `traceparent`) must not
+//! let it guess the next ones: it could then send another request's ids as its own and mix
+//! its lines into that request's. Each thread therefore draws its ids from its own ChaCha12
+//! generator (rand's `StdRng`), seeded once from the operating system's random source
+//! (`getrandom`): one system call per thread, none per id.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, SeedableRng};
+
+thread_local! {
+    static RNG: RefCell<StdRng> = RefCell::new(seeded());
+}
+
+/// A generator seeded from the operating system.
+fn seeded() -> StdRng {
+    StdRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| {
+        // Only when the operating system has no random source to give (Linux, macOS and
+        // Windows always have one): ids are then still distinct, but not unpredictable, and
+        // making them is better than failing the request.
+        static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let nth = FALLBACKS.fetch_add(1, Ordering::Relaxed);
+        StdRng::seed_from_u64(nanos ^ nth.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    })
+}
+
+/// Fills `out` with random bytes, never all zeros (an all-zero id is invalid in trace context).
+pub(crate) fn fill_nonzero(out: &mut [u8]) {
+    let fill = |out: &mut [u8]| {
+        RNG.try_with(|rng| match rng.try_borrow_mut() {
+            Ok(mut rng) => rng.fill_bytes(out),
+            // Not reentrant in practice; a fresh generator is as good.
+            Err(_) => seeded().fill_bytes(out),
+        })
+        // At thread teardown, the thread's generator is gone.
+        .unwrap_or_else(|_| seeded().fill_bytes(out))
+    };
+    loop {
+        fill(out);
+        if out.iter().any(|&b| b != 0) {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_differ_within_and_across_threads() {
+        let ids = || {
+            (0..10_000)
+                .map(|_| {
+                    let mut id = [0u8; 8];
+                    fill_nonzero(&mut id);
+                    id
+                })
+                .collect::<Vec<_>>()
+        };
+        let here = ids();
+        let there = std::thread::spawn(ids).join().unwrap();
+        let mut all: Vec<[u8; 8]> = here.into_iter().chain(there).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 20_000);
+    }
+
+    #[test]
+    fn ids_are_never_all_zero() {
+        // One byte is all zero one time in 256: the loop must draw again.
+        for _ in 0..10_000 {
+            let mut id = [0u8; 1];
+            fill_nonzero(&mut id);
+            assert_ne!(id, [0]);
+        }
+    }
+
+    #[test]
+    fn bytes_are_spread_evenly() {
+        // 256,000 bytes: each value about 1,000 times. A generator stuck on a pattern (a
+        // counter, a constant) fails by far.
+        let mut counts = [0u32; 256];
+        let mut buf = [0u8; 1000];
+        for _ in 0..256 {
+            fill_nonzero(&mut buf);
+            for &b in &buf {
+                counts[usize::from(b)] += 1;
+            }
+        }
+        let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert!(*min > 800 && *max < 1200, "min {min}, max {max}");
+    }
+}
