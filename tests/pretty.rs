@@ -85,19 +85,26 @@ fn parse(line: &str, origins: usize) -> Pretty {
         !line.chars().any(char::is_control),
         "no raw control character (ESC, CR, …) in {line:?}"
     );
-    let time = line.get(..12).unwrap_or_else(|| panic!("a time in {line:?}"));
+    let time = line
+        .get(..12)
+        .unwrap_or_else(|| panic!("a time in {line:?}"));
     check_time(time);
-    let rest = line[12..].strip_prefix(' ').expect("a space after the time");
+    let rest = line[12..]
+        .strip_prefix(' ')
+        .expect("a space after the time");
     let level = rest.get(..5).expect("a level");
     let name = level.trim_start();
     assert!(
-        ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&name) && level == format!("{name:>5}"),
+        ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&name)
+            && level == format!("{name:>5}"),
         "a level right-aligned in five columns: {level:?}"
     );
     let mut rest = &rest[5..];
     let mut found_origins = Vec::new();
     for _ in 0..origins {
-        rest = rest.strip_prefix(' ').expect("a space before a span or target");
+        rest = rest
+            .strip_prefix(' ')
+            .expect("a space before a span or target");
         let end = rest
             .find(": ")
             .or_else(|| rest.strip_suffix(':').map(str::len))
@@ -112,7 +119,9 @@ fn parse(line: &str, origins: usize) -> Pretty {
                 take_entry_rev(inner).unwrap_or_else(|| panic!("a context entry in {line:?}"));
             context.push((key, value));
             if let Some(open) = before.strip_suffix('[') {
-                rest = open.strip_suffix(' ').expect("a space before the context block");
+                rest = open
+                    .strip_suffix(' ')
+                    .expect("a space before the context block");
                 break;
             }
             inner = before.strip_suffix(' ').expect("a space between entries");
@@ -158,7 +167,10 @@ fn check_time(time: &str) {
         "HH:MM:SS.mmm: {time:?}"
     );
     let part = |r: std::ops::Range<usize>| time[r].parse::<u32>().unwrap();
-    assert!(part(0..2) < 24 && part(3..5) < 60 && part(6..8) < 60, "{time:?}");
+    assert!(
+        part(0..2) < 24 && part(3..5) < 60 && part(6..8) < 60,
+        "{time:?}"
+    );
 }
 
 /// Milliseconds since midnight UTC of a parsed time.
@@ -269,7 +281,10 @@ fn colour_runs(line: &str) -> Vec<(String, String)> {
 
 /// The line without its colours.
 fn strip_ansi(line: &str) -> String {
-    colour_runs(line).into_iter().map(|(_, text)| text).collect()
+    colour_runs(line)
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect()
 }
 
 // === fixtures ===
@@ -415,7 +430,10 @@ fn line_has_the_documented_parts() {
         let t = time_of_day_ms(&line.time);
         // Modulo a day, so that a run across midnight UTC passes too.
         let since = (t + 86_400_000 - before) % 86_400_000;
-        assert!(since <= (after + 86_400_000 - before) % 86_400_000, "{line:?}");
+        assert!(
+            since <= (after + 86_400_000 - before) % 86_400_000,
+            "{line:?}"
+        );
     }
     assert_eq!(lines[0].level, "INFO");
     assert_eq!(lines[0].message, "outside any request");
@@ -621,7 +639,11 @@ fn log_crate_records_carry_the_context_without_log_fields() {
     assert_eq!(lines[0].level, "WARN");
     assert_eq!(lines[0].origins, ["legacy::db"]);
     assert_eq!(lines[0].message, "slow query");
-    assert!(lines[0].fields.is_empty(), "no log.* fields: {:?}", lines[0]);
+    assert!(
+        lines[0].fields.is_empty(),
+        "no log.* fields: {:?}",
+        lines[0]
+    );
     assert_eq!(lines[0].req(), Some("r1"));
 }
 
@@ -727,7 +749,8 @@ fn explicit_parents_follow_the_json_rules() {
     });
     let lines = parse_output(&text, 0);
     assert_eq!(lines.len(), 5, "{text}");
-    let reqs: Vec<(&str, Option<&str>)> = lines.iter().map(|l| (l.field("case"), l.req())).collect();
+    let reqs: Vec<(&str, Option<&str>)> =
+        lines.iter().map(|l| (l.field("case"), l.req())).collect();
     assert_eq!(
         reqs,
         [
@@ -849,7 +872,12 @@ fn colours_when_on_mark_each_part_and_change_nothing_else() {
         (4, "34", "DEBUG"),
         (5, "35", "TRACE"),
     ] {
-        assert_eq!(runs(i)[2], (code.to_owned(), level.to_owned()), "{:?}", raw[i]);
+        assert_eq!(
+            runs(i)[2],
+            (code.to_owned(), level.to_owned()),
+            "{:?}",
+            raw[i]
+        );
     }
     // Field keys dim, the context block cyan, error values red.
     assert_eq!(with_code(1, "2")[1..], ["order_id=".to_owned()]);
@@ -1030,7 +1058,7 @@ fn no_allocation_per_event_in_steady_state() {
             .in_scope(|| {
                 let span = info_span!("work");
                 let _entered = span.enter();
-                let mut event = || {
+                let event = || {
                     info!(
                         order_id = 42,
                         note = "two words",
@@ -1050,7 +1078,10 @@ fn no_allocation_per_event_in_steady_state() {
             })
     });
     let written = bytes.0.load(Ordering::Relaxed);
-    assert!(written > EVENTS * 100, "the lines were written: {written} bytes");
+    assert!(
+        written > EVENTS * 100,
+        "the lines were written: {written} bytes"
+    );
     assert_eq!(allocations, 0, "allocations over {EVENTS} events");
 }
 
@@ -1082,7 +1113,12 @@ fn child_example() {
 /// the lines the example wrote. Fails after 60 seconds.
 fn run_example(pty: bool, env: &[(&str, &str)]) -> Vec<String> {
     let exe = std::env::current_exe().unwrap();
-    let args = ["--exact", "child_example", "--nocapture", "--test-threads=1"];
+    let args = [
+        "--exact",
+        "child_example",
+        "--nocapture",
+        "--test-threads=1",
+    ];
     let mut command = if pty {
         let line = format!("'{}' {}", exe.display(), args.join(" "));
         let mut script = Command::new("/usr/bin/script");
@@ -1138,7 +1174,10 @@ fn run_example(pty: bool, env: &[(&str, &str)]) -> Vec<String> {
     let (Some(begin), Some(end)) = (begin, end) else {
         panic!("no markers in {text:?}");
     };
-    lines[begin + 1..end].iter().map(|l| l.to_string()).collect()
+    lines[begin + 1..end]
+        .iter()
+        .map(|l| l.to_string())
+        .collect()
 }
 
 /// Checks the example's four lines, parsed as human-readable lines.

@@ -28,8 +28,7 @@ use std::io::IsTerminal;
 ///     LogFormat::Pretty { ansi } => (None, Some(PrettyLayer::stdout().with_ansi(ansi))),
 ///     _ => (Some(JsonLayer::stdout()), None),
 /// };
-/// let subscriber = tracing_subscriber::registry().with(json).with(pretty);
-/// # drop(subscriber);
+/// tracing_subscriber::registry().with(json).with(pretty).init();
 /// ```
 ///
 /// The rules themselves, without the environment:

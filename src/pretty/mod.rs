@@ -26,60 +26,7 @@
 //! 14:02:12.123  INFO order placed order_id=42 [req=9f1c user=42 tenant_id=acme]
 //! ```
 //!
-//! # The line
-//!
-//! `time level [span:] [target:] message key=value… [context]`, one event per line:
-//!
-//! - the time of day in UTC with milliseconds, `HH:MM:SS.mmm`;
-//! - the level, right-aligned in five columns (`TRACE`, `DEBUG`, ` INFO`, ` WARN`, `ERROR`);
-//! - the name of the event's span followed by `:`, when [`PrettyLayer::with_span_name`] is
-//!   on, and the target followed by `:`, when [`PrettyLayer::with_target`] is on;
-//! - the message as it is (the first field named `message`), left out when empty;
-//! - each other field as `key=value`, in the order the event has them;
-//! - the context block, when a context is current and not empty: `req` (the request id),
-//!   `user` (the user id), `trace` (the first 8 characters of the trace id, unless
-//!   [`PrettyLayer::with_full_trace_id`]), then the extra keys under their snake-case names
-//!   (`tenant_id`), in the order they were first set. The span id is left out: it stands for
-//!   the request as the request id does, and JSON lines keep it.
-//!
-//! # Values
-//!
-//! A value is written as it is, unless it is empty or holds whitespace, a control character,
-//! a double quote or a square bracket: then it is written in double quotes with `"` and `\`
-//! escaped as `\"` and `\\`. So `tenant_id=acme`, `path=C:\tmp` and `note="two words"`.
-//! Numbers and booleans are written as Rust prints them (`1.5`, `NaN`, `true`); `Debug` and
-//! `Display` values (`?x`, `%x`) by their output, under the same rule.
-//!
-//! Newlines, tabs and other control characters are escaped everywhere, message included
-//! (`\n`, `\r`, `\t`, `\u{1b}`, and `\u{2028}`, `\u{2029}`), so one event is one line and no
-//! logged text can move the cursor or change the colours of a terminal.
-//!
-//! # Errors
-//!
-//! A field recorded as an error (`error = &err as &dyn Error`) is written as its message
-//! followed by each cause of its `source()` chain, joined by `": "` the way `anyhow` prints
-//! `{:#}`, at most 32 causes, quoted by the rule above:
-//!
-//! ```text
-//! 14:02:12.123 ERROR checkout failed error="query failed: connection reset: timeout" [req=9f1c]
-//! ```
-//!
-//! # Colours
-//!
-//! Off unless [`PrettyLayer::with_ansi`] turns them on; [`LogFormat`] turns them on only on a
-//! terminal and never when `NO_COLOR` is set. The time, span name, target and field keys are
-//! dim; the level is magenta (`TRACE`), blue (`DEBUG`), green (`INFO`), yellow (`WARN`) or
-//! red (`ERROR`); error values are red and the context block cyan. Each coloured part ends
-//! with a reset (`ESC[0m`).
-//!
-//! # Context and guarantees
-//!
-//! Exactly as for [`JsonLayer`](crate::JsonLayer): the context written is the innermost
-//! active scope's; where none is active, an event with an explicit parent takes that span's,
-//! else the current span's. The layer carries the context through spans itself, so it works
-//! alone or beside a `JsonLayer`. User code that panics (`Debug`, `Display`, `Error::source`,
-//! the writer) never leaves the layer; each line is one `write_all`, built in one buffer per
-//! thread; failed writes are counted in an [`ErrorCounter`].
+//! The format, the colours and the guarantees are described on [`PrettyLayer`].
 
 mod choose;
 mod format;
@@ -104,7 +51,7 @@ use crate::ErrorCounter;
 use format::LineWriter;
 
 /// A [`Layer`] that writes each event as one human-readable line, with the current request
-/// context, for development. See the [module docs](self) for the line.
+/// context, for development.
 ///
 /// # Examples
 ///
@@ -123,6 +70,61 @@ use format::LineWriter;
 /// ```text
 /// 14:02:12.123  WARN rust_out: retrying attempt=3 [req=r1]
 /// ```
+///
+/// # The line
+///
+/// `time level [span:] [target:] message key=value… [context]`, one event per line:
+///
+/// - the time of day in UTC with milliseconds, `HH:MM:SS.mmm`;
+/// - the level, right-aligned in five columns (`TRACE`, `DEBUG`, ` INFO`, ` WARN`, `ERROR`);
+/// - the name of the event's span followed by `:`, when [`PrettyLayer::with_span_name`] is
+///   on, and the target followed by `:`, when [`PrettyLayer::with_target`] is on;
+/// - the message as it is (the first field named `message`), left out when empty;
+/// - each other field as `key=value`, in the order the event has them;
+/// - the context block, when a context is current and not empty: `req` (the request id),
+///   `user` (the user id), `trace` (the first 8 characters of the trace id, unless
+///   [`PrettyLayer::with_full_trace_id`]), then the extra keys under their snake-case names
+///   (`tenant_id`), in the order they were first set. The span id is left out: it stands for
+///   the request as the request id does, and JSON lines keep it.
+///
+/// # Values
+///
+/// A value is written as it is, unless it is empty or holds whitespace, a control character,
+/// a double quote or a square bracket: then it is written in double quotes with `"` and `\`
+/// escaped as `\"` and `\\`. So `tenant_id=acme`, `path=C:\tmp` and `note="two words"`.
+/// Numbers and booleans are written as Rust prints them (`1.5`, `NaN`, `true`); `Debug` and
+/// `Display` values (`?x`, `%x`) by their output, under the same rule.
+///
+/// Newlines, tabs and other control characters are escaped everywhere, message included
+/// (`\n`, `\r`, `\t`, `\u{1b}`, and `\u{2028}`, `\u{2029}`), so one event is one line and no
+/// logged text can move the cursor or change the colours of a terminal.
+///
+/// # Error values
+///
+/// A field recorded as an error (`error = &err as &dyn Error`) is written as its message
+/// followed by each cause of its `source()` chain, joined by `": "` the way `anyhow` prints
+/// `{:#}`, at most 32 causes, quoted by the rule above:
+///
+/// ```text
+/// 14:02:12.123 ERROR checkout failed error="query failed: connection reset: timeout" [req=9f1c]
+/// ```
+///
+/// # Colours
+///
+/// Off unless [`PrettyLayer::with_ansi`] turns them on; [`LogFormat`] turns them on only on a
+/// terminal and never when `NO_COLOR` is set. The time, span name, target and field keys are
+/// dim; the level is magenta (`TRACE`), blue (`DEBUG`), green (`INFO`), yellow (`WARN`) or
+/// red (`ERROR`); error values are red and the context block cyan. Each coloured part ends
+/// with a reset (`ESC[0m`).
+///
+/// # Context and guarantees
+///
+/// Exactly as for [`JsonLayer`](crate::JsonLayer): the context written is the innermost
+/// active scope's; where none is active, an event with an explicit parent takes that span's,
+/// else the current span's. The layer carries the context through spans itself, so it works
+/// alone or beside a `JsonLayer`. User code that panics (`Debug`, `Display`, `Error::source`,
+/// the writer) never leaves the layer; each line is one `write_all`, built in one buffer per
+/// thread; failed writes are counted in an [`ErrorCounter`].
 ///
 /// # Errors and panics
 ///
