@@ -57,6 +57,7 @@ pub mod http;
 mod init;
 mod json;
 mod layer;
+mod pretty;
 mod schema;
 pub mod sql;
 #[cfg(test)]
@@ -71,4 +72,5 @@ pub use context::{
 pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
+pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{KeyCase, Schema};
