@@ -140,6 +140,8 @@ pub struct PrettyLayer<W = fn() -> io::Stdout> {
     settings: Settings,
     /// Span fields to set in the context, in snake case, as for `JsonLayer`.
     promote: Vec<Box<str>>,
+    /// Which span frames this layer keeps (see `ContextLayer`).
+    owner: spans::Owner,
     errors: ErrorCounter,
 }
 
@@ -204,6 +206,7 @@ where
             make_writer,
             settings: Settings::default(),
             promote: Vec::new(),
+            owner: spans::Owner::new(),
             errors: ErrorCounter::default(),
         }
     }
@@ -412,6 +415,7 @@ impl<W> PrettyLayer<W> {
             make_writer,
             settings: self.settings,
             promote: self.promote,
+            owner: self.owner,
             errors: self.errors,
         }
     }
@@ -448,7 +452,7 @@ where
     // The span callbacks are `JsonLayer`'s: spans remember the context they were created in
     // and bring it back when entered, so this layer works alone.
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_new_span(attrs, id, &cx, &self.promote);
+        spans::on_new_span(attrs, id, &cx, &self.promote, self.owner);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
@@ -456,11 +460,11 @@ where
     }
 
     fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_enter(id, &cx);
+        spans::on_enter(id, &cx, self.owner);
     }
 
     fn on_exit(&self, id: &Id, _cx: layer::Context<'_, S>) {
-        spans::on_exit(id);
+        spans::on_exit(id, self.owner);
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
