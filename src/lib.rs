@@ -55,6 +55,7 @@ pub mod http;
 mod init;
 mod json;
 mod layer;
+pub mod otel;
 mod schema;
 pub mod sql;
 #[cfg(test)]

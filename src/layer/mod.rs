@@ -101,6 +101,8 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
     prepared: Prepared,
     statics: Vec<(Box<str>, Value)>,
     errors: ErrorCounter,
+    /// Finds the OpenTelemetry span ids of an event; set by `lookup_span_ids` in `crate::otel`.
+    pub(crate) otel: crate::otel::SpanIdsLookup,
 }
 
 /// The switches of a layer. `Copy`, so a setter moves one value.
@@ -265,6 +267,7 @@ where
             prepared: Prepared::new(Settings::default(), &[], Vec::new(), Vec::new()),
             statics: Vec::new(),
             errors: ErrorCounter::default(),
+            otel: crate::otel::SpanIdsLookup::default(),
         }
     }
 
@@ -541,6 +544,7 @@ impl<W> JsonLayer<W> {
             prepared: self.prepared,
             statics: self.statics,
             errors: self.errors,
+            otel: self.otel,
         }
     }
 }
@@ -550,6 +554,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.otel.register(subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
         spans::on_new_span(attrs, id, &cx, &self.prepared.promote);
     }
@@ -572,8 +580,13 @@ where
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let settings = self.prepared.settings;
         let now = (settings.clock)();
+        // The ids of the innermost OpenTelemetry span the event is in replace the context's
+        // trace and span ids (`crate::otel`). Looked up before the line buffer is taken, as
+        // starting a span can log.
+        let span_ids = self.otel.event_ids(event, &cx);
         line::with_line(|line| {
             let mut writer = LineWriter::new(line, &self.prepared);
+            writer.set_span_ids(span_ids);
             let message_field = writer.core(now, meta.level(), event);
             // An event with an explicit parent (`info!(parent: &span, ..)`) belongs to the
             // parent's request, wherever it is logged from.
