@@ -50,7 +50,9 @@ impl Sdk {
         Sdk { exporter, provider }
     }
 
-    fn layer<S>(&self) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
+    fn layer<S>(
+        &self,
+    ) -> tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
@@ -146,7 +148,14 @@ fn lines_carry_the_exported_ids_of_the_innermost_span() {
         assert_eq!(line.str("requestId"), Some("r1"), "{line:?}");
         assert_eq!(
             &line.keys()[..6],
-            ["timestamp", "level", "message", "requestId", "traceId", "spanId"]
+            [
+                "timestamp",
+                "level",
+                "message",
+                "requestId",
+                "traceId",
+                "spanId"
+            ]
         );
     }
 }
@@ -170,7 +179,14 @@ fn lines_without_a_context_carry_the_span_ids_too() {
     assert_ids_of(in_job, exported(&spans, "job"));
     assert_eq!(
         &in_job.keys()[..6],
-        ["timestamp", "level", "message", "traceId", "spanId", "target"]
+        [
+            "timestamp",
+            "level",
+            "message",
+            "traceId",
+            "spanId",
+            "target"
+        ]
     );
     let nowhere = by_message(&lines, "nowhere");
     assert_eq!(nowhere.get("traceId"), None);
@@ -336,7 +352,10 @@ fn a_server_span_with_a_remote_parent_gives_the_incoming_trace_id() {
     let lines = capture.lines();
     assert_eq!(lines.len(), 1);
     let line = by_message(&lines, "handling");
-    assert_eq!(line.str("traceId"), Some("0af7651916cd43dd8448eb211c80319c"));
+    assert_eq!(
+        line.str("traceId"),
+        Some("0af7651916cd43dd8448eb211c80319c")
+    );
     assert_ids_of(line, server);
 }
 
@@ -426,7 +445,8 @@ where
             .and_then(|p| p.extensions().get::<Assigned>().map(|a| a.trace_id));
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         span.extensions_mut().insert(Assigned {
-            trace_id: parent_trace.unwrap_or(0xfeed_0000_0000_0000_0000_0000_0000_0000 | u128::from(n)),
+            trace_id: parent_trace
+                .unwrap_or(0xfeed_0000_0000_0000_0000_0000_0000_0000 | u128::from(n)),
             span_id: 0xbeef_0000_0000_0000 | n,
         });
     }
@@ -455,7 +475,10 @@ fn ids_given_by_a_hook_appear() {
                     let span = registry.span(&span.id().unwrap()).unwrap();
                     let extensions = span.extensions();
                     let a = extensions.get::<Assigned>().unwrap();
-                    expected.push((format!("{:032x}", a.trace_id), format!("{:016x}", a.span_id)));
+                    expected.push((
+                        format!("{:032x}", a.trace_id),
+                        format!("{:016x}", a.span_id),
+                    ));
                 });
             }
         });

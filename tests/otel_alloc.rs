@@ -122,7 +122,9 @@ fn events_in_opentelemetry_spans_do_not_allocate() {
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("alloc"))
-                .with_filter(filter_fn(|meta| meta.is_span() && meta.name() != "untracked")),
+                .with_filter(filter_fn(|meta| {
+                    meta.is_span() && meta.name() != "untracked"
+                })),
         )
         .with(JsonLayer::new(move || writer.clone()));
     let mut report = Vec::new();
@@ -180,7 +182,10 @@ fn events_in_opentelemetry_spans_do_not_allocate() {
         );
     });
     eprintln!("allocations per {EVENTS} events: {report:?}");
-    assert!(written.bytes.load(Ordering::Relaxed) > 0, "lines were written");
+    assert!(
+        written.bytes.load(Ordering::Relaxed) > 0,
+        "lines were written"
+    );
     // The lines did carry OpenTelemetry ids (not the context's) where they should.
     assert_eq!(lines.len(), 5);
     for (i, line) in lines.iter().enumerate() {

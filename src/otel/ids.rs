@@ -179,7 +179,10 @@ mod tests {
         let trace = 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128.to_be_bytes();
         let span = 0x00f0_67aa_0ba9_02b7_u64.to_be_bytes();
         let ids = SpanIds::new(trace, span).unwrap();
-        assert_eq!(&ids.trace_id_json(), b"\"4bf92f3577b34da6a3ce929d0e0e4736\"");
+        assert_eq!(
+            &ids.trace_id_json(),
+            b"\"4bf92f3577b34da6a3ce929d0e0e4736\""
+        );
         assert_eq!(&ids.span_id_json(), b"\"00f067aa0ba902b7\"");
     }
 
@@ -190,10 +193,26 @@ mod tests {
             ([0; 16], [1; 8], false),
             ([1; 16], [0; 8], false),
             ([0; 16], [0; 8], false),
-            ({ let mut t = [0; 16]; t[15] = 1; t }, { let mut s = [0; 8]; s[0] = 1; s }, true),
+            (
+                {
+                    let mut t = [0; 16];
+                    t[15] = 1;
+                    t
+                },
+                {
+                    let mut s = [0; 8];
+                    s[0] = 1;
+                    s
+                },
+                true,
+            ),
         ];
         for (trace, span, valid) in cases {
-            assert_eq!(SpanIds::new(trace, span).is_some(), valid, "{trace:?} {span:?}");
+            assert_eq!(
+                SpanIds::new(trace, span).is_some(),
+                valid,
+                "{trace:?} {span:?}"
+            );
         }
     }
 }

@@ -24,7 +24,7 @@ use super::SpanIds;
 ///
 /// Implemented by:
 ///
-/// - [`DefaultLookupSpanIds`](super::DefaultLookupSpanIds) (feature `opentelemetry`): the
+/// - `DefaultLookupSpanIds` (feature `opentelemetry`): the
 ///   span ids of tracing-opentelemetry 0.34, the default with that feature;
 /// - closures `Fn(&SpanView<'_>) -> Option<SpanIds>`, asked about the event's span, then about
 ///   each of its parents in turn until one returns ids (so that a span the closure knows
@@ -95,20 +95,73 @@ where
 /// their parents. Given to [`LookupSpanIds`].
 ///
 /// Nothing is looked up until asked for, and nothing is allocated.
+///
+/// # Examples
+///
+/// A lookup that gives ids only to events in the current span, from the nearest span named
+/// `request`:
+///
+/// ```
+/// use tracing_ambient::otel::{EventSpans, LookupSpanIds, SpanIds};
+///
+/// struct RequestIds;
+///
+/// /// Kept in the `request` span's extensions by a layer of your own.
+/// struct Ids([u8; 16], [u8; 8]);
+///
+/// impl LookupSpanIds for RequestIds {
+///     fn lookup_span_ids(&self, spans: &EventSpans<'_>) -> Option<SpanIds> {
+///         if !spans.is_contextual() {
+///             return None;
+///         }
+///         spans.find_map(|span| {
+///             if span.name() != "request" {
+///                 return None;
+///             }
+///             let extensions = span.extensions();
+///             let ids = extensions.get::<Ids>()?;
+///             SpanIds::new(ids.0, ids.1)
+///         })
+///     }
+/// }
+///
+/// let layer = tracing_ambient::JsonLayer::stdout().lookup_span_ids(RequestIds);
+/// # drop(layer);
+/// ```
 pub struct EventSpans<'a> {
     event: &'a Event<'a>,
     walk: &'a dyn Walk,
+    dispatch: LazyDispatch<'a>,
+}
+
+/// The subscriber, upgraded from the layer's weak handle when first asked for: the upgrade
+/// touches a reference count every thread shares, so events that need no subscriber skip it.
+pub(crate) struct LazyDispatch<'a> {
     weak: &'a OnceLock<WeakDispatch>,
-    dispatch: OnceCell<Option<Dispatch>>,
+    upgraded: OnceCell<Option<Dispatch>>,
+}
+
+impl LazyDispatch<'_> {
+    fn get(&self) -> Option<&Dispatch> {
+        self.upgraded
+            .get_or_init(|| self.weak.get().and_then(WeakDispatch::upgrade))
+            .as_ref()
+    }
 }
 
 impl<'a> EventSpans<'a> {
-    pub(crate) fn new(event: &'a Event<'a>, walk: &'a dyn Walk, weak: &'a OnceLock<WeakDispatch>) -> Self {
+    pub(crate) fn new(
+        event: &'a Event<'a>,
+        walk: &'a dyn Walk,
+        weak: &'a OnceLock<WeakDispatch>,
+    ) -> Self {
         EventSpans {
             event,
             walk,
-            weak,
-            dispatch: OnceCell::new(),
+            dispatch: LazyDispatch {
+                weak,
+                upgraded: OnceCell::new(),
+            },
         }
     }
 
@@ -126,29 +179,16 @@ impl<'a> EventSpans<'a> {
     /// Returns the subscriber the layer is part of, if it is still alive and the layer was
     /// told of it (a subscriber tells its layers when it becomes a `Dispatch`).
     pub fn dispatch(&self) -> Option<&Dispatch> {
-        self.dispatch
-            .get_or_init(|| self.weak.get().and_then(WeakDispatch::upgrade))
-            .as_ref()
+        self.dispatch.get()
     }
 
     /// Calls `f` with the event's span, then with each of its parents in turn, and returns
     /// the first `Some`. Each step up costs a span lookup.
     pub fn find_map<T>(&self, mut f: impl FnMut(&SpanView<'_>) -> Option<T>) -> Option<T> {
         let mut found = None;
-        self.walk.walk(self.event, self.dispatch(), false, &mut |span| {
+        self.walk.walk(self.event, &self.dispatch, &mut |span| {
             found = f(span);
             found.is_some()
-        });
-        found
-    }
-
-    /// Calls `f` with the event's span, if it has one.
-    pub fn innermost<T>(&self, f: impl FnOnce(&SpanView<'_>) -> Option<T>) -> Option<T> {
-        let mut f = Some(f);
-        let mut found = None;
-        self.walk.walk(self.event, self.dispatch(), true, &mut |span| {
-            found = f.take().and_then(|f| f(span));
-            true
         });
         found
     }
@@ -163,10 +203,11 @@ impl fmt::Debug for EventSpans<'_> {
     }
 }
 
-/// One span of an event being written, as [`EventSpans`] hands it out.
+/// One span of an event being written, as [`EventSpans`] hands it out: its id, metadata and
+/// extensions (read-only), and the subscriber. See [`LookupSpanIds`] for examples.
 pub struct SpanView<'a> {
     span: &'a dyn SpanAccess,
-    dispatch: Option<&'a Dispatch>,
+    dispatch: &'a LazyDispatch<'a>,
 }
 
 impl SpanView<'_> {
@@ -193,7 +234,7 @@ impl SpanView<'_> {
 
     /// Returns the subscriber the layer is part of, as [`EventSpans::dispatch`] does.
     pub fn dispatch(&self) -> Option<&Dispatch> {
-        self.dispatch
+        self.dispatch.get()
     }
 }
 
@@ -234,13 +275,11 @@ where
 /// Walks the spans of an event from its own span up; the layer's `Context`, whatever the
 /// subscriber's type.
 pub(crate) trait Walk {
-    /// Calls `f` with the event's span and each parent until `f` returns `true`, or with the
-    /// event's span only when `innermost_only`.
+    /// Calls `f` with the event's span and each parent until `f` returns `true`.
     fn walk(
         &self,
         event: &Event<'_>,
-        dispatch: Option<&Dispatch>,
-        innermost_only: bool,
+        dispatch: &LazyDispatch<'_>,
         f: &mut dyn FnMut(&SpanView<'_>) -> bool,
     );
 }
@@ -252,8 +291,7 @@ where
     fn walk(
         &self,
         event: &Event<'_>,
-        dispatch: Option<&Dispatch>,
-        innermost_only: bool,
+        dispatch: &LazyDispatch<'_>,
         f: &mut dyn FnMut(&SpanView<'_>) -> bool,
     ) {
         let Some(span) = self.event_span(event) else {
@@ -265,7 +303,7 @@ where
                 span: &span,
                 dispatch,
             };
-            if f(&view) || innermost_only {
+            if f(&view) {
                 return;
             }
         }

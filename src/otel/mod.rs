@@ -35,7 +35,7 @@
 //! (when the span is first entered, gets a child, or is asked for its context), not when the
 //! `tracing` span is created. Ids read earlier, from its span builder, would be ids that are
 //! never exported. So the ids come only from a started OpenTelemetry span:
-//! [`DefaultLookupSpanIds`] says exactly how. In the line they replace the context's `traceId`
+//! `DefaultLookupSpanIds` (feature `opentelemetry`) says exactly how. In the line they replace the context's `traceId`
 //! and `spanId` (the other context keys stay), and are written where the context writes them,
 //! in lowercase hex.
 //!
@@ -120,7 +120,11 @@ impl SpanIdsLookup {
 
     /// Returns the ids of the span `event` is logged in, or `None` to keep the context's.
     /// Never panics: a panicking hook counts as `None`.
-    pub(crate) fn event_ids<S>(&self, event: &Event<'_>, cx: &layer::Context<'_, S>) -> Option<SpanIds>
+    pub(crate) fn event_ids<S>(
+        &self,
+        event: &Event<'_>,
+        cx: &layer::Context<'_, S>,
+    ) -> Option<SpanIds>
     where
         S: Subscriber + for<'l> LookupSpan<'l>,
     {
@@ -159,7 +163,7 @@ impl Drop for LookupGuard {
 
 impl<W> JsonLayer<W> {
     /// Sets how a line logged in a span finds the trace and span ids it carries in place of
-    /// the context's. Defaults to [`DefaultLookupSpanIds`] (the ids of tracing-opentelemetry
+    /// the context's. Defaults to `otel::DefaultLookupSpanIds` (the ids of tracing-opentelemetry
     /// 0.34's spans) with the `opentelemetry` feature, and to `()` (none) without it.
     ///
     /// ```
