@@ -57,6 +57,7 @@ pub mod http;
 mod init;
 mod json;
 mod layer;
+pub mod otel;
 mod pretty;
 mod schema;
 pub mod sql;

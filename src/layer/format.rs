@@ -13,6 +13,7 @@ use super::line::{bloom_bit, for_each_dotted_prefix, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
 use crate::json::{self, hash_key, Key};
+use crate::otel::SpanIds;
 use crate::schema::KeyCase;
 
 /// The prefix of a context key that loses to a core key.
@@ -127,6 +128,8 @@ pub(crate) struct LineWriter<'a> {
     cap: Cap,
     /// Whether a value was cut or a field left out to keep the line under the cap.
     cut: bool,
+    /// Trace and span ids that replace the context's (see [`Self::set_span_ids`]).
+    span_ids: Option<SpanIds>,
 }
 
 impl<'a> LineWriter<'a> {
@@ -136,7 +139,15 @@ impl<'a> LineWriter<'a> {
             prepared,
             cap,
             cut: false,
+            span_ids: None,
         }
+    }
+
+    /// Sets the trace and span ids of the OpenTelemetry span the event is in, which replace
+    /// the context's. [`Self::context`] writes them in the context's place; on a line without
+    /// a context, [`Self::layer_keys`] writes them first, which is the same place.
+    pub(crate) fn set_span_ids(&mut self, ids: Option<SpanIds>) {
+        self.span_ids = ids;
     }
 
     /// Opens the line: `{"timestamp":…,"level":…` and the message, if the event has one.
@@ -170,7 +181,12 @@ impl<'a> LineWriter<'a> {
     pub(crate) fn context(&mut self, entries: &Entries) {
         let prepared = self.prepared;
         let schema = prepared.settings.schema;
+        let span_ids = self.span_ids.take();
         for known in Known::ALL {
+            if let (Known::TraceId | Known::SpanId, Some(ids)) = (known, span_ids) {
+                self.span_id(known, ids);
+                continue;
+            }
             if let Some(slot) = &entries.known[known as usize] {
                 let name = match known {
                     Known::RequestId => schema.request_id,
@@ -192,6 +208,21 @@ impl<'a> LineWriter<'a> {
         }
     }
 
+    /// Writes the trace id (`known` is [`Known::TraceId`]) or the span id of `ids` under the
+    /// schema's key, as a context key.
+    fn span_id(&mut self, known: Known, ids: SpanIds) {
+        let prepared = self.prepared;
+        let schema = prepared.settings.schema;
+        let key = &prepared.known_keys[known as usize];
+        if known == Known::TraceId {
+            self.prepared_key(key, schema.trace_id);
+            self.context_value(known.snake_name(), &ids.trace_id_json());
+        } else {
+            self.prepared_key(key, schema.span_id);
+            self.context_value(known.snake_name(), &ids.span_id_json());
+        }
+    }
+
     /// Writes a context value, or `"[REDACTED]"` for a redacted key.
     #[inline]
     fn context_value(&mut self, snake_name: &str, json: &[u8]) {
@@ -206,6 +237,11 @@ impl<'a> LineWriter<'a> {
     /// Writes the layer's own keys: target, file, line, thread name, span name, static fields.
     /// These are reserved, so no earlier key can have taken them.
     pub(crate) fn layer_keys(&mut self, meta: &Metadata<'_>, span_name: Option<&str>) {
+        // Span ids not written with a context (the line has none) go here, where it would be.
+        if let Some(ids) = self.span_ids.take() {
+            self.span_id(Known::TraceId, ids);
+            self.span_id(Known::SpanId, ids);
+        }
         let settings = self.prepared.settings;
         let keys = &self.prepared.keys;
         let out = &mut self.line.bytes;

@@ -112,6 +112,8 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
     prepared: Prepared,
     statics: Vec<(Box<str>, Value)>,
     errors: ErrorCounter,
+    /// Finds the OpenTelemetry span ids of an event; set by `lookup_span_ids` in `crate::otel`.
+    pub(crate) otel: crate::otel::SpanIdsLookup,
 }
 
 /// The default line-size cap: Docker's json-file log driver splits longer lines into partial
@@ -285,6 +287,7 @@ where
             prepared: Prepared::new(Settings::default(), &[], Vec::new(), Vec::new()),
             statics: Vec::new(),
             errors: ErrorCounter::default(),
+            otel: crate::otel::SpanIdsLookup::default(),
         }
     }
 
@@ -596,6 +599,7 @@ impl<W> JsonLayer<W> {
             prepared: self.prepared,
             statics: self.statics,
             errors: self.errors,
+            otel: self.otel,
         }
     }
 }
@@ -605,6 +609,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        self.otel.register(subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
         spans::on_new_span(attrs, id, &cx, &self.prepared.promote, self.owner);
     }
@@ -660,10 +668,15 @@ where
         } else {
             None
         };
+        // The ids of the innermost OpenTelemetry span the event is in replace the context's
+        // trace and span ids (`crate::otel`). Looked up before the line buffer is taken, as
+        // starting a span can log.
+        let span_ids = self.otel.event_ids(event, cx);
         line::with_line(|line| {
             let mut cap = Cap::NONE;
             loop {
                 let mut writer = LineWriter::new(line, &self.prepared, cap);
+                writer.set_span_ids(span_ids);
                 let message_field = writer.core(now, meta.level(), event);
                 with_current_or(parent.as_ref(), |ctx| {
                     if let Some(ctx) = ctx {
