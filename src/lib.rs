@@ -57,6 +57,7 @@ mod json;
 mod layer;
 mod schema;
 pub mod sql;
+mod writer;
 #[cfg(test)]
 mod test_support;
 
@@ -69,3 +70,4 @@ pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
 pub use schema::{KeyCase, Schema};
+pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};

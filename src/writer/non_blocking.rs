@@ -1,0 +1,147 @@
+//! [`NonBlocking`]: the `MakeWriter` and `io::Write` handed to the layer.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use tracing_subscriber::fmt::MakeWriter;
+
+use super::shared::Shared;
+use crate::ErrorCounter;
+
+/// A writer that queues each line in memory for a background thread to write, so that logging
+/// never waits for the output.
+///
+/// Built by [`non_blocking`](crate::non_blocking) or
+/// [`NonBlockingBuilder`](crate::NonBlockingBuilder), with the [`WriterGuard`](crate::WriterGuard)
+/// that flushes it. It implements [`MakeWriter`], so a [`JsonLayer`](crate::JsonLayer) (or
+/// any `tracing-subscriber` layer) writes through it; clones share one queue and one thread.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::JsonLayer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let (writer, _guard) = tracing_ambient::non_blocking(std::io::stdout());
+/// let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer));
+/// tracing::subscriber::with_default(subscriber, || tracing::info!("queued, then written"));
+/// ```
+///
+/// # One write, one line
+///
+/// Each `write` (or `write_all`) call must pass one whole line, `\n` included, as
+/// [`JsonLayer`](crate::JsonLayer) and `tracing-subscriber`'s `fmt` layer do: the call is
+/// queued or dropped as a whole, and lines of other threads can come between two calls. A
+/// `write` never fails and always reports the whole line taken: a dropped line is counted in
+/// the [`ErrorCounter`] and reported in the stream, not returned as an error that the layer
+/// would count a second time.
+///
+/// # Flushing
+///
+/// The background thread writes a line within a few milliseconds. [`io::Write::flush`] waits
+/// until every line queued before it is written, for at most the flush timeout, and fails with
+/// [`io::ErrorKind::TimedOut`] after it.
+pub struct NonBlocking {
+    shared: Arc<Shared>,
+}
+
+// === impl NonBlocking ===
+
+impl NonBlocking {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.add_handle();
+        NonBlocking { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Returns the counter of lines this writer dropped (queue full) or could not write
+    /// (write errors). It is the counter given to
+    /// [`NonBlockingBuilder::error_counter`](crate::NonBlockingBuilder::error_counter), so it
+    /// may count the layer's failures too.
+    ///
+    /// ```
+    /// let (writer, _guard) = tracing_ambient::non_blocking(std::io::sink());
+    /// assert_eq!(writer.error_counter().dropped_lines(), 0);
+    /// ```
+    pub fn error_counter(&self) -> ErrorCounter {
+        self.shared.config.errors.clone()
+    }
+
+    fn flush_queue(&self) -> io::Result<()> {
+        self.shared
+            .flush(self.shared.config.flush_timeout)
+            .map_err(|lost| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("log flush timed out: {lost} line(s) not written yet"),
+                )
+            })
+    }
+}
+
+impl Clone for NonBlocking {
+    fn clone(&self) -> Self {
+        NonBlocking::new(self.shared.clone())
+    }
+}
+
+impl Drop for NonBlocking {
+    fn drop(&mut self) {
+        self.shared.drop_handle();
+    }
+}
+
+impl fmt::Debug for NonBlocking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonBlocking")
+            .field("capacity", &self.shared.config.capacity)
+            .field("blocking", &self.shared.config.blocking)
+            .finish_non_exhaustive()
+    }
+}
+
+impl io::Write for NonBlocking {
+    /// Queues `line` whole, or drops and counts it; never fails.
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        (&*self).write(line)
+    }
+
+    fn write_all(&mut self, line: &[u8]) -> io::Result<()> {
+        (&*self).write_all(line)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_queue()
+    }
+}
+
+impl io::Write for &NonBlocking {
+    /// Queues `line` whole, or drops and counts it; never fails.
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.shared.push(line);
+        Ok(line.len())
+    }
+
+    fn write_all(&mut self, line: &[u8]) -> io::Result<()> {
+        self.shared.push(line);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_queue()
+    }
+}
+
+impl<'a> MakeWriter<'a> for NonBlocking {
+    type Writer = &'a NonBlocking;
+
+    /// Returns a reference: making a writer per event clones nothing and touches no shared
+    /// counter.
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
