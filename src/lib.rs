@@ -57,9 +57,9 @@ mod json;
 mod layer;
 mod schema;
 pub mod sql;
-mod writer;
 #[cfg(test)]
 mod test_support;
+mod writer;
 
 pub use crate::http::{traceparent, tracestate};
 pub use context::{

@@ -203,7 +203,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountEvents {
 
 fn install_foreign_subscriber() {
     use tracing_subscriber::layer::SubscriberExt;
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountEvents));
+    let _ =
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountEvents));
 }
 
 /// A `log` logger of the test's own, to see whether the `log` slot is still free.
@@ -281,7 +282,11 @@ fn a_failed_init_leaves_no_log_bridge_behind() {
             "FOREIGN={foreign}"
         );
         assert_eq!(lines[0].at("logEvents"), &json!(0), "FOREIGN={foreign}");
-        assert_eq!(lines[0].at("logSlotFree"), &json!(true), "FOREIGN={foreign}");
+        assert_eq!(
+            lines[0].at("logSlotFree"),
+            &json!(true),
+            "FOREIGN={foreign}"
+        );
     }
 }
 

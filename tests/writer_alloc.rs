@@ -69,7 +69,7 @@ fn no_allocation_per_line_on_any_thread() {
     let ctx = Context::new().with_request_id("0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77");
     tracing::subscriber::with_default(subscriber, || {
         ctx.in_scope(|| {
-            let mut event = |i: usize| tracing::info!(i, sku = "ABC-123", "order placed");
+            let event = |i: usize| tracing::info!(i, sku = "ABC-123", "order placed");
             // Warm-up: the thread's line buffer, the callsite, the worker's first batches.
             for i in 0..1_000 {
                 event(i);
@@ -84,7 +84,9 @@ fn no_allocation_per_line_on_any_thread() {
     let allocations = ALLOCATIONS.load(Ordering::SeqCst);
     drop(guard);
     let received = drain.join().unwrap();
-    println!("{allocations} allocation(s) in the process for {EVENTS} events; {received} lines received");
+    println!(
+        "{allocations} allocation(s) in the process for {EVENTS} events; {received} lines received"
+    );
     assert_eq!(received, 1_000 + EVENTS, "every line went through the pipe");
     assert_eq!(errors.dropped_lines(), 0);
     assert_eq!(allocations, 0);

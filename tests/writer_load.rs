@@ -61,7 +61,11 @@ fn check(stdout: &[u8], stderr: &[u8], what: &str) -> (u64, u64) {
     for line in lines.iter().filter(|l| l.str("message") == Some("load")) {
         let thread = line.at("thread").as_u64().unwrap() as usize;
         let i = line.at("i").as_u64().unwrap();
-        assert!(i >= next[thread], "thread {thread}: {i} after {}", next[thread]);
+        assert!(
+            i >= next[thread],
+            "thread {thread}: {i} after {}",
+            next[thread]
+        );
         next[thread] = i + 1;
     }
     println!(

@@ -232,7 +232,11 @@ mod tests {
         let errors = ErrorCounter::default();
         let (writer, guard) = NonBlockingBuilder::default()
             .buffer_capacity(100)
-            .schema(Schema::DEFAULT.with_timestamp_key("@timestamp").with_message_key("msg"))
+            .schema(
+                Schema::DEFAULT
+                    .with_timestamp_key("@timestamp")
+                    .with_message_key("msg"),
+            )
             .error_counter(errors.clone())
             .finish(gated.clone());
         // Let the worker take the first line and block on the gate with it.
@@ -245,7 +249,10 @@ mod tests {
         drop(guard);
         let lines = gated.out.lines();
         let received = lines.iter().filter(|l| l.get("n").is_some()).count();
-        let reports: Vec<_> = lines.iter().filter(|l| l.get("dropped").is_some()).collect();
+        let reports: Vec<_> = lines
+            .iter()
+            .filter(|l| l.get("dropped").is_some())
+            .collect();
         assert_eq!(reports.len(), 1, "one report per burst: {lines:?}");
         let report = reports[0].as_object().unwrap();
         let mut keys: Vec<_> = report.keys().map(String::as_str).collect();
@@ -258,7 +265,10 @@ mod tests {
         assert_eq!(received + dropped, 101);
         assert_eq!(errors.dropped_lines(), dropped);
         let at = report["@timestamp"].as_str().unwrap();
-        assert_eq!((at.len(), &at[4..5], &at[10..11], &at[26..]), (27, "-", "T", "Z"));
+        assert_eq!(
+            (at.len(), &at[4..5], &at[10..11], &at[26..]),
+            (27, "-", "T", "Z")
+        );
     }
 
     #[test]
@@ -323,7 +333,10 @@ mod tests {
         (&writer).write_all(&line(1)).unwrap();
         let err = io::Write::flush(&mut writer).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(err.to_string(), "log flush timed out: 1 line(s) not written yet");
+        assert_eq!(
+            err.to_string(),
+            "log flush timed out: 1 line(s) not written yet"
+        );
         gated.open();
         io::Write::flush(&mut writer).unwrap();
         assert_eq!(gated.out.lines().len(), 1);
@@ -373,7 +386,11 @@ mod tests {
         }
         drop(guard);
         assert_eq!(errors.dropped_lines(), 10);
-        assert_eq!(*broken.0.lock().unwrap(), 1, "no write after the broken pipe");
+        assert_eq!(
+            *broken.0.lock().unwrap(),
+            1,
+            "no write after the broken pipe"
+        );
     }
 
     #[test]

@@ -159,9 +159,7 @@ impl<W: Write> Output<W> {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), (usize, Failure)> {
         let mut written = 0;
         while written < bytes.len() {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                self.writer.write(&bytes[written..])
-            }));
+            let result = catch_unwind(AssertUnwindSafe(|| self.writer.write(&bytes[written..])));
             match result {
                 Ok(Ok(0)) => {
                     let err = io::Error::from(io::ErrorKind::WriteZero);
