@@ -13,6 +13,7 @@
 //! | appender+fmt | `fmt::layer().json()` on `tracing_appender::non_blocking(pipe)` |
 //! | appender+ours | `JsonLayer` on `tracing_appender::non_blocking(pipe)` |
 //! | blocking | `JsonLayer` writing each line to the pipe itself (what `init()` did before) |
+//! | sink | `JsonLayer` on `io::sink`: the layer alone, no writer cost (reference row) |
 //!
 //! Each contender gets its own pipe, drained by a thread that counts the lines, and is
 //! installed with `tracing::dispatcher::with_default`. The event is the one of
@@ -172,6 +173,15 @@ impl Contender {
                     Box::new(()),
                 )
             }
+            "sink" => {
+                drop(pipe);
+                let layer = JsonLayer::new(io::sink);
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(layer)),
+                    Box::new(|| 0),
+                    Box::new(()),
+                )
+            }
             other => panic!("no contender {other}"),
         };
         Contender {
@@ -217,7 +227,7 @@ impl Contender {
     }
 }
 
-const CONTENDERS: [&str; 4] = ["ours", "appender+fmt", "appender+ours", "blocking"];
+const CONTENDERS: [&str; 5] = ["ours", "appender+fmt", "appender+ours", "blocking", "sink"];
 
 #[inline]
 fn event() {
