@@ -180,7 +180,8 @@ impl NonBlockingBuilder {
     /// instead.
     ///
     /// ```
-    /// let (writer, _guard) = tracing_ambient::NonBlockingBuilder::default().finish(std::io::stderr());
+    /// let (writer, _guard) =
+    ///     tracing_ambient::NonBlockingBuilder::default().finish(std::io::stderr());
     /// # drop(writer);
     /// ```
     ///

@@ -22,41 +22,7 @@
 //! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"warn","message":"log lines dropped","dropped":1234}
 //! ```
 //!
-//! # The queue
-//!
-//! Two byte buffers of a fixed capacity (4 MiB by default). Logging takes a lock, copies the
-//! line into one buffer and lets go: no syscall, no allocation. The writer thread swaps the
-//! buffers and writes the whole batch with one `write_all`, so a busy program makes one
-//! syscall per batch of lines rather than one per line. A line reaches the writer within a
-//! few milliseconds: the first line into an empty queue wakes the thread, and after each batch
-//! it waits 5 ms for the next one (a queue filling up wakes it sooner).
-//!
-//! # A full queue
-//!
-//! By default a line that does not fit is dropped and counted: in the
-//! [`ErrorCounter`](crate::ErrorCounter), and in the stream, where the writer puts one report
-//! line (keys from the [`Schema`](crate::Schema) given to the builder) after the batch in
-//! which the drops happened. Lines received plus lines reported dropped equal lines logged.
-//! [`NonBlockingBuilder::with_blocking`] makes the logging thread wait for space instead. A
-//! line longer than the whole queue is always dropped.
-//!
-//! # Errors of the writer
-//!
-//! A write error loses the lines of that batch not yet written; they are counted in the
-//! [`ErrorCounter`](crate::ErrorCounter) and reported on stderr at the 1st, 2nd, 4th… lost
-//! line, and the next batch is tried again. After a broken pipe (the reader is gone), or a
-//! panic of the writer, nothing more is written: later lines are only counted. A writer that
-//! returns `WouldBlock` (a non-blocking file descriptor) is retried after a millisecond.
-//! Nothing of this reaches the program.
-//!
-//! # Flushing
-//!
-//! Lines are written when the [`WriterGuard`] is dropped (a return from `main`, or a panic
-//! unwinding out of it), when [`install_panic_hook`](crate::install_panic_hook)'s hook runs
-//! (before the hook that was there before it), and on Unix when the process exits through
-//! `std::process::exit` (an `atexit` handler). Each waits at most the flush timeout (two
-//! seconds by default), so that a dead reader cannot hang the exit, and says on stderr how
-//! many lines it gave up on.
+//! How it behaves (the queue, drops, errors, flushing) is documented on [`NonBlocking`].
 
 mod builder;
 mod exit;
@@ -86,14 +52,14 @@ pub use non_blocking::NonBlocking;
 ///
 /// ```
 /// use tracing_ambient::{JsonLayer, KeepSpans};
-/// use tracing_subscriber::prelude::*;
+/// use tracing_subscriber::{prelude::*, EnvFilter};
 ///
 /// let (writer, _guard) = tracing_ambient::non_blocking(std::io::stdout());
-/// let subscriber = tracing_subscriber::registry().with(
-///     JsonLayer::new(writer).with_filter(KeepSpans::new(tracing_subscriber::EnvFilter::new("info"))),
-/// );
+/// let subscriber = tracing_subscriber::registry()
+///     .with(JsonLayer::new(writer).with_filter(KeepSpans::new(EnvFilter::new("info"))));
 /// # drop(subscriber);
 /// ```
+#[must_use = "dropping the guard flushes at once; bind it with `let (writer, _guard) = …`"]
 pub fn non_blocking<W>(writer: W) -> (NonBlocking, WriterGuard)
 where
     W: Write + Send + 'static,
