@@ -189,7 +189,8 @@ fn needs_default(rust_log: &str, target: &str) -> bool {
 /// (`file:line:column`), `thread` and, when backtraces are enabled (`RUST_BACKTRACE=1`),
 /// `backtrace`. Then every [non-blocking writer](crate::non_blocking) is flushed (each for at
 /// most its flush timeout), so that the line and those before it are written even if the
-/// previous hook, or `panic = "abort"`, ends the process.
+/// previous hook, or `panic = "abort"`, ends the process. The flush is quick unless the reader
+/// of the output has stalled: then the panicking thread waits out the timeout.
 ///
 /// [`init`] calls this; call it yourself when composing the subscriber by hand. It installs
 /// the hook once per process: later calls do nothing, so that a panic is never logged twice.

@@ -71,6 +71,39 @@ fn child_panics_into_an_aborting_hook() {
     panic!("the last words");
 }
 
+/// A writer whose reader never reads: every write blocks for good.
+struct Stuck;
+
+impl std::io::Write for Stuck {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        loop {
+            std::thread::park();
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A dead reader: the guard gives up after the flush timeout and says how many lines it lost.
+#[test]
+fn child_stuck_writer() {
+    if !is_child() {
+        return;
+    }
+    let (writer, guard) = tracing_ambient::NonBlockingBuilder::default()
+        .flush_timeout(std::time::Duration::from_millis(200))
+        .finish(Stuck);
+    let init = tracing_ambient::try_init_with(tracing_ambient::JsonLayer::new(writer));
+    for i in 0..10 {
+        tracing::info!(i, "never written");
+    }
+    drop(guard);
+    eprintln!("the guard returned");
+    drop(init);
+}
+
 /// Runs a child and returns its lines (after checking each), and whether it exited cleanly.
 fn run(name: &str) -> (Vec<common::Line>, bool) {
     let output = child(name).output().unwrap();
@@ -145,4 +178,31 @@ fn the_panic_hook_flushes_before_the_previous_hook_runs() {
     let panics = panic_lines(&lines, "the last words");
     assert_eq!(panics.len(), 1);
     assert_eq!(panics[0].str("level"), Some("error"));
+}
+
+#[test]
+fn a_flush_timeout_says_on_stderr_how_many_lines_it_gave_up_on() {
+    let output = child("child_stuck_writer").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let reports: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("[tracing-ambient]"))
+        .collect();
+    println!("stuck writer: {reports:?}");
+    // The writer's guard, `try_init_with`'s guard, then the exit handler: each gives up after
+    // 200 ms.
+    assert_eq!(reports.len(), 3, "{stderr}");
+    for report in reports {
+        assert_eq!(
+            report,
+            "[tracing-ambient] log flush timed out after 200ms: 10 line(s) not written"
+        );
+    }
+    let returned = stderr.lines().position(|l| l == "the guard returned");
+    assert_eq!(
+        returned,
+        Some(1),
+        "the guard reported, then returned: {stderr}"
+    );
 }
