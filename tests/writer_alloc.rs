@@ -3,8 +3,10 @@
 //! events go through `JsonLayer` and the writer into a pipe that another thread drains.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::prelude::*;
@@ -52,17 +54,17 @@ const EVENTS: usize = 10_000;
 #[test]
 fn no_allocation_per_line_on_any_thread() {
     let (mut reader, pipe) = std::io::pipe().unwrap();
+    let drained = Arc::new(AtomicUsize::new(0));
+    let lines = drained.clone();
     let drain = std::thread::spawn(move || {
         let mut buf = [0u8; 64 * 1024];
-        let mut total = 0usize;
-        loop {
-            match reader.read(&mut buf) {
-                Ok(0) | Err(_) => return total,
-                Ok(n) => total += buf[..n].iter().filter(|&&b| b == b'\n').count(),
-            }
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            let newlines = buf[..n].iter().filter(|&&b| b == b'\n').count();
+            lines.fetch_add(newlines, Ordering::SeqCst);
         }
     });
     let (writer, guard) = tracing_ambient::non_blocking(pipe);
+    let flusher = writer.clone();
     let layer = JsonLayer::new(writer);
     let errors = layer.error_counter();
     let subscriber = tracing_subscriber::registry().with(layer);
@@ -70,9 +72,17 @@ fn no_allocation_per_line_on_any_thread() {
     tracing::subscriber::with_default(subscriber, || {
         ctx.in_scope(|| {
             let event = |i: usize| tracing::info!(i, sku = "ABC-123", "order placed");
-            // Warm-up: the thread's line buffer, the callsite, the worker's first batches.
+            // Warm-up: the thread's line buffer, the callsite, and the writer and reader
+            // threads, which allocate once as they start (their names, their stack guards):
+            // both must have handled lines before the count begins.
             for i in 0..1_000 {
                 event(i);
+            }
+            io::Write::flush(&mut &flusher).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while drained.load(Ordering::SeqCst) < 1_000 {
+                assert!(Instant::now() < deadline, "the reader got no lines");
+                std::thread::sleep(Duration::from_millis(1));
             }
             COUNTING.store(true, Ordering::SeqCst);
             for i in 0..EVENTS {
@@ -82,8 +92,10 @@ fn no_allocation_per_line_on_any_thread() {
         });
     });
     let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    drop(flusher);
     drop(guard);
-    let received = drain.join().unwrap();
+    drain.join().unwrap();
+    let received = drained.load(Ordering::SeqCst);
     println!(
         "{allocations} allocation(s) in the process for {EVENTS} events; {received} lines received"
     );
