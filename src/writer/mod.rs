@@ -127,21 +127,31 @@ mod tests {
     /// A writer that blocks every write until the test opens the gate.
     #[derive(Clone)]
     struct Gated {
-        open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+        /// (open, a write is waiting at the gate)
+        open: Arc<(Mutex<(bool, bool)>, std::sync::Condvar)>,
         out: Batches,
     }
 
     impl Gated {
         fn new() -> Self {
             Gated {
-                open: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
+                open: Arc::new((Mutex::new((false, false)), std::sync::Condvar::new())),
                 out: Batches::default(),
             }
         }
 
         fn open(&self) {
-            *self.open.0.lock().unwrap() = true;
+            self.open.0.lock().unwrap().0 = true;
             self.open.1.notify_all();
+        }
+
+        /// Waits until the worker is blocked in a write, failing after five seconds.
+        fn wait_for_a_blocked_write(&self) {
+            let (lock, cvar) = &*self.open;
+            let (state, timeout) = cvar
+                .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(5), |s| !s.1)
+                .unwrap();
+            assert!(!timeout.timed_out() && state.1, "no write reached the gate");
         }
     }
 
@@ -149,7 +159,9 @@ mod tests {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             let (lock, cvar) = &*self.open;
             let mut open = lock.lock().unwrap();
-            while !*open {
+            open.1 = true;
+            cvar.notify_all();
+            while !open.0 {
                 open = cvar.wait(open).unwrap();
             }
             drop(open);
@@ -205,9 +217,10 @@ mod tests {
             )
             .error_counter(errors.clone())
             .finish(gated.clone());
-        // Let the worker take the first line and block on the gate with it.
+        // Let the worker take the first line and block on the gate with it: the drops then
+        // all happen while one batch is being written, and make one burst.
         (&writer).write_all(&line(0)).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        gated.wait_for_a_blocked_write();
         for n in 1..=100 {
             (&writer).write_all(&line(n)).unwrap();
         }
@@ -262,6 +275,7 @@ mod tests {
                 (&writer).write_all(&line(n)).unwrap();
             }
         });
+        gated.wait_for_a_blocked_write();
         std::thread::sleep(Duration::from_millis(50));
         assert!(!logger.is_finished(), "the queue is full: the logger waits");
         gated.open();
