@@ -1,10 +1,12 @@
-//! The one-call setup: `RUST_LOG` filter, [`JsonLayer`] on stdout, the `log` crate bridge and
-//! a panic hook, installed as the global subscriber; and the [`Guard`] that flushes on drop.
+//! The one-call setup: `RUST_LOG` filter, [`JsonLayer`] on the non-blocking stdout writer, the
+//! `log` crate bridge and a panic hook, installed as the global subscriber; and the [`Guard`]
+//! that flushes on drop.
 
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,13 +15,24 @@ use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 
-use crate::{JsonLayer, KeepSpans};
+use crate::{JsonLayer, KeepSpans, NonBlocking, NonBlockingBuilder, WriterGuard};
 
-/// How long dropping a [`Guard`] waits for the writer to flush.
+/// How long dropping a [`Guard`] waits for a writer of the user's own to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout,
-/// the `log` crate bridge and a panic hook (see [`install_panic_hook`]).
+/// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout
+/// through the [non-blocking writer](crate::non_blocking), the `log` crate bridge and a panic
+/// hook (see [`install_panic_hook`]).
+///
+/// # Output
+///
+/// Lines go into an in-memory queue (4 MiB) that a background thread writes to stdout in
+/// batches, so a slow reader of stdout never blocks the program: when the queue is full, lines
+/// are dropped, counted in the layer's [`ErrorCounter`](crate::ErrorCounter) and reported in
+/// the stream by a `"log lines dropped"` line. The [`Guard`] flushes the queue when dropped,
+/// the panic hook flushes it before the previous hook runs, and on Unix an exit handler
+/// flushes it on `std::process::exit`. For other settings (blocking mode, queue size), build
+/// the writer with [`NonBlockingBuilder`] and pass the layer to [`try_init_with`].
 ///
 /// # Filtering
 ///
@@ -31,8 +44,8 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// # Panics
 ///
-/// Panics if a global subscriber or a `log` logger is already installed. Use [`try_init`] to
-/// get an error instead.
+/// Panics if a global subscriber or a `log` logger is already installed, or if the writer
+/// thread cannot be started. Use [`try_init`] to get an error instead.
 ///
 /// # Examples
 ///
@@ -52,7 +65,7 @@ pub fn init() -> Guard {
 ///
 /// # Errors
 ///
-/// Returns an error if a global `tracing` subscriber or a `log` logger is already installed.
+/// As [`try_init_with`].
 ///
 /// # Examples
 ///
@@ -68,9 +81,17 @@ pub fn try_init() -> Result<Guard, InitError> {
 /// Installs the global subscriber as [`init`] does, with a layer configured by hand (static
 /// fields such as the service name, another writer, another schema).
 ///
+/// A layer on [`JsonLayer::stdout`] (the default) writes through the non-blocking writer, as
+/// [`init`] does, with the layer's schema for its reports and the layer's
+/// [`ErrorCounter`](crate::ErrorCounter). A layer on a writer of your own keeps it: wrap it in
+/// [`non_blocking`](crate::non_blocking) yourself, and the [`Guard`] flushes it too.
+///
 /// # Errors
 ///
-/// Returns an error if a global `tracing` subscriber or a `log` logger is already installed.
+/// Returns an error, and installs nothing, if a global `tracing` subscriber is already
+/// installed or the writer thread cannot be started. Returns an error if a `log` logger is
+/// already installed; the subscriber and the panic hook are then installed all the same (as
+/// `tracing-subscriber`'s `try_init` does), and `log` records keep going to that logger.
 ///
 /// # Examples
 ///
@@ -86,26 +107,45 @@ pub fn try_init_with<W>(layer: JsonLayer<W>) -> Result<Guard, InitError>
 where
     W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
-    if tracing::dispatcher::has_been_set() {
-        return Err(InitError(Kind::Subscriber));
+    // `JsonLayer::stdout()` is the one layer whose writer is the plain `fn() -> Stdout`; a
+    // writer of the user's own is anything else, and is kept.
+    if (layer.make_writer() as &dyn Any).is::<fn() -> io::Stdout>() {
+        let (writer, guard) = NonBlockingBuilder::default()
+            .schema(layer.key_schema())
+            .error_counter(layer.error_counter())
+            .try_finish(io::stdout())
+            .map_err(|err| InitError(Kind::Writer(err)))?;
+        return install(layer.with_writer(writer), Guard::queue(guard));
     }
+    let guard = Guard::for_writer(layer.make_writer());
+    install(layer, guard)
+}
+
+fn install<W>(layer: JsonLayer<W>, mut guard: Guard) -> Result<Guard, InitError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = env_filter(&std::env::var("RUST_LOG").unwrap_or_default());
     // `log` records above every level the filter can enable are not even converted.
     let log_level = filter
         .max_level_hint()
         .unwrap_or(LevelFilter::TRACE)
         .as_log();
+    let subscriber = tracing_subscriber::registry().with(layer.with_filter(KeepSpans::new(filter)));
+    // The subscriber first: setting it is the only check that cannot race (and
+    // `dispatcher::has_been_set` is also true after a mere scoped `with_default`). When it
+    // fails nothing of ours is installed, in particular not the `log` bridge, which would
+    // otherwise send `log` records to the other subscriber and keep the `log` slot taken.
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        guard.flush = None;
+        return Err(InitError(Kind::Subscriber));
+    }
+    install_panic_hook();
     tracing_log::LogTracer::builder()
         .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;
-    let make_writer = layer.make_writer().clone();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(KeepSpans::new(filter)));
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError(Kind::Subscriber))?;
-    install_panic_hook();
-    Ok(Guard {
-        flush: Some(Box::new(move || make_writer.make_writer().flush())),
-    })
+    Ok(guard)
 }
 
 /// The filter of [`init`]: `RUST_LOG`, or `info` when it is empty, plus `panic=error` and
@@ -147,13 +187,24 @@ fn needs_default(rust_log: &str, target: &str) -> bool {
 /// The line is logged on the panicking thread, so it carries the context of the panicking
 /// request. It has the panic message as its message, and the fields `location`
 /// (`file:line:column`), `thread` and, when backtraces are enabled (`RUST_BACKTRACE=1`),
-/// `backtrace`. [`init`] calls this; call it yourself when composing the subscriber by hand.
+/// `backtrace`. Then every [non-blocking writer](crate::non_blocking) is flushed (each for at
+/// most its flush timeout), so that the line and those before it are written even if the
+/// previous hook, or `panic = "abort"`, ends the process. The flush is quick unless the reader
+/// of the output has stalled: then the panicking thread waits out the timeout.
+///
+/// [`init`] calls this; call it yourself when composing the subscriber by hand. It installs
+/// the hook once per process: later calls do nothing, so that a panic is never logged twice.
 ///
 /// ```
 /// tracing_ambient::install_panic_hook();
+/// tracing_ambient::install_panic_hook(); // does nothing
 /// # let _ = std::panic::take_hook();
 /// ```
 pub fn install_panic_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let message = payload_message(info.payload());
@@ -168,6 +219,7 @@ pub fn install_panic_hook() {
         } else {
             tracing::error!(target: "panic", location, thread, "{message}");
         }
+        crate::writer::flush_all();
         previous(info);
     }));
 }
@@ -182,10 +234,12 @@ fn payload_message(payload: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Flushes the writer when dropped, waiting at most two seconds.
+/// Flushes the writer when dropped, waiting at most two seconds (a
+/// [non-blocking writer](crate::non_blocking)'s flush timeout for that writer).
 ///
 /// Keep it alive for as long as the program logs, usually by binding it in `main`. Beware
 /// `let _ = tracing_ambient::init();`: `_` drops the guard at once. Write `let _guard = …`.
+/// Dropping it does not stop the writer: lines logged afterwards are still written.
 ///
 /// ```
 /// let guard = tracing_ambient::init();
@@ -194,7 +248,37 @@ fn payload_message(payload: &(dyn Any + Send)) -> &str {
 /// ```
 #[must_use = "dropping the guard flushes at once; bind it with `let _guard = …`"]
 pub struct Guard {
-    flush: Option<Box<dyn FnOnce() -> io::Result<()> + Send>>,
+    flush: Option<Flush>,
+}
+
+enum Flush {
+    /// The non-blocking writer's own guard: it waits for the queue, with its own timeout.
+    Queue(WriterGuard),
+    /// Any other writer: its `flush`, on a helper thread, for at most [`FLUSH_TIMEOUT`].
+    Writer(Box<dyn FnOnce() -> io::Result<()> + Send>),
+}
+
+impl Guard {
+    fn queue(guard: WriterGuard) -> Self {
+        Guard {
+            flush: Some(Flush::Queue(guard)),
+        }
+    }
+
+    fn for_writer<W>(make_writer: &W) -> Self
+    where
+        W: for<'w> MakeWriter<'w> + Clone + Send + 'static,
+    {
+        if let Some(writer) = (make_writer as &dyn Any).downcast_ref::<NonBlocking>() {
+            return Guard::queue(WriterGuard::new(writer.shared().clone()));
+        }
+        let make_writer = make_writer.clone();
+        Guard {
+            flush: Some(Flush::Writer(Box::new(move || {
+                make_writer.make_writer().flush()
+            }))),
+        }
+    }
 }
 
 impl fmt::Debug for Guard {
@@ -207,8 +291,10 @@ impl Drop for Guard {
     /// Flushes on a helper thread, so that a writer blocked on a full pipe cannot hang the
     /// program's exit for more than the time limit.
     fn drop(&mut self) {
-        let Some(flush) = self.flush.take() else {
-            return;
+        let flush = match self.flush.take() {
+            Some(Flush::Writer(flush)) => flush,
+            Some(Flush::Queue(guard)) => return drop(guard), // dropping it flushes
+            None => return,
         };
         let (done, wait) = mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -222,7 +308,8 @@ impl Drop for Guard {
     }
 }
 
-/// The error of [`try_init`]: a global subscriber or a `log` logger was already installed.
+/// The error of [`try_init`]: a global subscriber or a `log` logger was already installed, or
+/// the writer thread could not be started.
 ///
 /// ```
 /// tracing::subscriber::set_global_default(tracing_subscriber::registry()).unwrap();
@@ -236,6 +323,7 @@ pub struct InitError(Kind);
 enum Kind {
     Subscriber,
     Log(tracing_log::log::SetLoggerError),
+    Writer(io::Error),
 }
 
 impl fmt::Display for InitError {
@@ -243,6 +331,7 @@ impl fmt::Display for InitError {
         match &self.0 {
             Kind::Subscriber => f.write_str("a global tracing subscriber is already installed"),
             Kind::Log(_) => f.write_str("a `log` logger is already installed"),
+            Kind::Writer(_) => f.write_str("could not start the log writer thread"),
         }
     }
 }
@@ -252,6 +341,7 @@ impl std::error::Error for InitError {
         match &self.0 {
             Kind::Subscriber => None,
             Kind::Log(err) => Some(err),
+            Kind::Writer(err) => Some(err),
         }
     }
 }

@@ -64,6 +64,7 @@ pub mod sql;
 #[cfg(test)]
 mod test_support;
 pub mod trace_context;
+mod writer;
 
 pub use crate::trace_context::{traceparent, tracestate};
 pub use context::{
@@ -75,3 +76,4 @@ pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitErr
 pub use layer::{ErrorCounter, JsonLayer};
 pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{KeyCase, Schema};
+pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};

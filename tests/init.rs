@@ -168,6 +168,148 @@ fn panic_lines_carry_a_backtrace_when_enabled() {
     );
 }
 
+/// Issue 7: `install_panic_hook` by hand and again by `init` installs one hook.
+#[test]
+fn child_hook_twice() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    tracing_ambient::install_panic_hook();
+    let guard = tracing_ambient::init();
+    tracing_ambient::install_panic_hook();
+    let panicked = std::panic::catch_unwind(|| panic!("logged once"));
+    assert!(panicked.is_err());
+    drop(guard);
+}
+
+#[test]
+fn a_panic_hook_installed_twice_logs_each_panic_once() {
+    let lines = log_lines(&run_child("child_hook_twice", &[("RUST_BACKTRACE", "0")]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].at("target"), &json!("panic"));
+    assert_eq!(lines[0].at("message"), &json!("logged once"));
+}
+
+/// Counts the events that reach a subscriber installed by someone else.
+static FOREIGN_EVENTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct CountEvents;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountEvents {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        FOREIGN_EVENTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn install_foreign_subscriber() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let _ =
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(CountEvents));
+}
+
+/// A `log` logger of the test's own, to see whether the `log` slot is still free.
+struct OwnLogger;
+
+impl log::Log for OwnLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, _: &log::Record<'_>) {}
+
+    fn flush(&self) {}
+}
+
+/// A writer whose `clone` installs a global subscriber: it stands for another thread that
+/// installs one while `try_init_with` runs (it clones the writer for the guard before it sets
+/// the subscriber), which no check made beforehand can see.
+#[derive(Debug)]
+struct RacingWriter;
+
+impl Clone for RacingWriter {
+    fn clone(&self) -> Self {
+        install_foreign_subscriber();
+        RacingWriter
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RacingWriter {
+    type Writer = std::io::Stdout;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        std::io::stdout()
+    }
+}
+
+/// Issue 7: a `try_init` that fails on the subscriber leaves nothing installed. Prints what it
+/// saw as one JSON line: the error, how many `log` records reached the other subscriber (our
+/// bridge, had it stayed, would send them there), and whether the `log` slot is still free.
+#[test]
+fn child_failed_init() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let error = match std::env::var("FOREIGN").as_deref() {
+        Ok("before") => {
+            install_foreign_subscriber();
+            tracing_ambient::try_init().unwrap_err()
+        }
+        Ok("racing") => {
+            tracing_ambient::try_init_with(tracing_ambient::JsonLayer::new(RacingWriter))
+                .unwrap_err()
+        }
+        other => panic!("FOREIGN={other:?}"),
+    };
+    let before = FOREIGN_EVENTS.load(std::sync::atomic::Ordering::SeqCst);
+    log::info!("a log record after the failed init");
+    let log_events = FOREIGN_EVENTS.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let log_slot_free = log::set_logger(&OwnLogger).is_ok();
+    println!(
+        "{}",
+        json!({"error": error.to_string(), "logEvents": log_events, "logSlotFree": log_slot_free})
+    );
+}
+
+#[test]
+fn a_failed_init_leaves_no_log_bridge_behind() {
+    for foreign in ["before", "racing"] {
+        let lines = log_lines(&run_child("child_failed_init", &[("FOREIGN", foreign)]));
+        assert_eq!(lines.len(), 1, "FOREIGN={foreign}: {lines:?}");
+        println!("FOREIGN={foreign}: {:?}", lines[0]);
+        assert_eq!(
+            lines[0].at("error"),
+            &json!("a global tracing subscriber is already installed"),
+            "FOREIGN={foreign}"
+        );
+        assert_eq!(lines[0].at("logEvents"), &json!(0), "FOREIGN={foreign}");
+        assert_eq!(
+            lines[0].at("logSlotFree"),
+            &json!(true),
+            "FOREIGN={foreign}"
+        );
+    }
+}
+
+/// A scoped subscriber (`with_default`, as tests and tools use) is no global one: `init`
+/// succeeds after it.
+#[test]
+fn child_after_scoped() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    tracing::subscriber::with_default(tracing_subscriber::registry(), || {});
+    let guard = tracing_ambient::try_init().expect("no global subscriber is installed");
+    tracing::info!("after a scoped subscriber");
+    drop(guard);
+}
+
+#[test]
+fn init_succeeds_after_a_scoped_subscriber() {
+    let lines = log_lines(&run_child("child_after_scoped", &[]));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].at("message"), &json!("after a scoped subscriber"));
+}
+
 /// The log lines of the child's stdout. The test harness prints there too ("test child ... "
 /// precedes the first line), so each line is taken from its first `{`.
 fn log_lines(stdout: &str) -> Vec<common::Line> {

@@ -495,6 +495,11 @@ where
         &self.make_writer
     }
 
+    /// Returns the layer's key names, for `init` to give them to the writer.
+    pub(crate) fn key_schema(&self) -> Schema {
+        self.prepared.settings.schema
+    }
+
     /// Returns the counter of lines this layer could not write.
     ///
     /// ```

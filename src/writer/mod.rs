@@ -1,0 +1,484 @@
+//! A non-blocking writer: the line goes into an in-memory queue, and one background thread
+//! writes the queue in batches, so that a slow or stalled reader never stalls the program.
+//!
+//! # Example
+//!
+//! ```
+//! use tracing_ambient::JsonLayer;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (writer, guard) = tracing_ambient::non_blocking(std::io::stdout());
+//! let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer));
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(order_id = 42, "order placed");
+//! });
+//! drop(guard); // flushes
+//! ```
+//!
+//! [`init`](crate::init) does this on stdout. When the queue overflows, a line in the stream
+//! says how many lines were lost since the last one that got through:
+//!
+//! ```text
+//! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"warn","message":"log lines dropped","dropped":1234}
+//! ```
+//!
+//! How it behaves (the queue, drops, errors, flushing) is documented on [`NonBlocking`].
+
+mod builder;
+mod exit;
+mod guard;
+mod non_blocking;
+mod shared;
+mod worker;
+
+use std::io::Write;
+
+pub use builder::NonBlockingBuilder;
+pub(crate) use exit::flush_all;
+pub use guard::WriterGuard;
+pub use non_blocking::NonBlocking;
+
+/// Returns a [`NonBlocking`] writer on `writer` with the default settings, and the guard that
+/// flushes it: see [`NonBlockingBuilder`] for the settings.
+///
+/// `writer` is any `io::Write + Send + 'static`: stdout, a file, a `tracing_appender::rolling`
+/// appender, a socket.
+///
+/// # Panics
+///
+/// Panics if the operating system cannot start a thread.
+///
+/// # Examples
+///
+/// ```
+/// use tracing_ambient::{JsonLayer, KeepSpans};
+/// use tracing_subscriber::{prelude::*, EnvFilter};
+///
+/// let (writer, _guard) = tracing_ambient::non_blocking(std::io::stdout());
+/// let subscriber = tracing_subscriber::registry()
+///     .with(JsonLayer::new(writer).with_filter(KeepSpans::new(EnvFilter::new("info"))));
+/// # drop(subscriber);
+/// ```
+#[must_use = "dropping the guard flushes at once; bind it with `let (writer, _guard) = …`"]
+pub fn non_blocking<W>(writer: W) -> (NonBlocking, WriterGuard)
+where
+    W: Write + Send + 'static,
+{
+    NonBlockingBuilder::default().finish(writer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::fixed_clock;
+    use crate::{ErrorCounter, JsonLayer, Schema};
+    use std::io;
+    use std::sync::{Arc, Barrier, Mutex};
+    use std::time::{Duration, Instant};
+    use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::prelude::*;
+
+    /// A writer that keeps every batch it is given, so tests can see how lines were batched.
+    #[derive(Clone, Default)]
+    struct Batches(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl io::Write for Batches {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Batches {
+        fn lines(&self) -> Vec<serde_json::Value> {
+            let bytes = self.0.lock().unwrap().concat();
+            let text = String::from_utf8(bytes).unwrap();
+            text.lines()
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+                .collect()
+        }
+
+        fn batches(&self) -> usize {
+            self.0.lock().unwrap().len()
+        }
+
+        /// Waits until `n` lines have arrived, failing after five seconds.
+        fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let lines = self.lines();
+                if lines.len() >= n {
+                    return lines;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "only {} of {n} lines arrived",
+                    lines.len()
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// A writer that blocks every write until the test opens the gate.
+    #[derive(Clone)]
+    struct Gated {
+        /// (open, a write is waiting at the gate)
+        open: Arc<(Mutex<(bool, bool)>, std::sync::Condvar)>,
+        out: Batches,
+    }
+
+    impl Gated {
+        fn new() -> Self {
+            Gated {
+                open: Arc::new((Mutex::new((false, false)), std::sync::Condvar::new())),
+                out: Batches::default(),
+            }
+        }
+
+        fn open(&self) {
+            self.open.0.lock().unwrap().0 = true;
+            self.open.1.notify_all();
+        }
+
+        /// Waits until the worker is blocked in a write, failing after five seconds.
+        fn wait_for_a_blocked_write(&self) {
+            let (lock, cvar) = &*self.open;
+            let (state, timeout) = cvar
+                .wait_timeout_while(lock.lock().unwrap(), Duration::from_secs(5), |s| !s.1)
+                .unwrap();
+            assert!(!timeout.timed_out() && state.1, "no write reached the gate");
+        }
+    }
+
+    impl io::Write for Gated {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (lock, cvar) = &*self.open;
+            let mut open = lock.lock().unwrap();
+            open.1 = true;
+            cvar.notify_all();
+            while !open.0 {
+                open = cvar.wait(open).unwrap();
+            }
+            drop(open);
+            self.out.write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(n: usize) -> Vec<u8> {
+        format!("{{\"n\":{n}}}\n").into_bytes()
+    }
+
+    #[test]
+    fn lines_arrive_without_a_flush() {
+        let out = Batches::default();
+        let (writer, _guard) = non_blocking(out.clone());
+        (&writer).write_all(&line(1)).unwrap();
+        let lines = out.wait_for(1);
+        assert_eq!(lines, [serde_json::json!({"n": 1})]);
+    }
+
+    #[test]
+    fn a_stalled_writer_gets_many_lines_per_write() {
+        let gated = Gated::new();
+        let (writer, guard) = non_blocking(gated.clone());
+        for n in 0..1000 {
+            (&writer).write_all(&line(n)).unwrap();
+        }
+        gated.open();
+        drop(guard);
+        let lines = gated.out.lines();
+        assert_eq!(lines.len(), 1000);
+        for (n, line) in lines.iter().enumerate() {
+            assert_eq!(line["n"], n, "in order");
+        }
+        // The first line may have been taken alone before the rest queued up behind the gate.
+        assert!(gated.out.batches() <= 2, "{} writes", gated.out.batches());
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_reports_with_the_schema_keys() {
+        let gated = Gated::new();
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(100)
+            .schema(
+                Schema::DEFAULT
+                    .with_timestamp_key("@timestamp")
+                    .with_message_key("msg"),
+            )
+            .error_counter(errors.clone())
+            .finish(gated.clone());
+        // Let the worker take the first line and block on the gate with it: the drops then
+        // all happen while one batch is being written, and make one burst.
+        (&writer).write_all(&line(0)).unwrap();
+        gated.wait_for_a_blocked_write();
+        for n in 1..=100 {
+            (&writer).write_all(&line(n)).unwrap();
+        }
+        gated.open();
+        drop(guard);
+        let lines = gated.out.lines();
+        let received = lines.iter().filter(|l| l.get("n").is_some()).count();
+        let reports: Vec<_> = lines
+            .iter()
+            .filter(|l| l.get("dropped").is_some())
+            .collect();
+        assert_eq!(reports.len(), 1, "one report per burst: {lines:?}");
+        let report = reports[0].as_object().unwrap();
+        let mut keys: Vec<_> = report.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["@timestamp", "dropped", "level", "msg"]);
+        assert_eq!(report["level"], "warn");
+        assert_eq!(report["msg"], "log lines dropped");
+        let dropped = report["dropped"].as_u64().unwrap() as usize;
+        assert!(dropped > 0);
+        assert_eq!(received + dropped, 101);
+        assert_eq!(errors.dropped_lines(), dropped);
+        let at = report["@timestamp"].as_str().unwrap();
+        assert_eq!(
+            (at.len(), &at[4..5], &at[10..11], &at[26..]),
+            (27, "-", "T", "Z")
+        );
+    }
+
+    #[test]
+    fn the_report_timestamp_is_written_as_the_layer_writes_it() {
+        let mut out = Vec::new();
+        worker::drop_report(&mut out, &Schema::DEFAULT, 3, fixed_clock());
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"timestamp\":\"2026-11-24T14:02:12.123456Z\",\"level\":\"warn\",\
+             \"message\":\"log lines dropped\",\"dropped\":3}\n"
+        );
+    }
+
+    #[test]
+    fn blocking_mode_waits_instead_of_dropping() {
+        let gated = Gated::new();
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(100)
+            .with_blocking(true)
+            .error_counter(errors.clone())
+            .finish(gated.clone());
+        let logger = std::thread::spawn(move || {
+            for n in 0..200 {
+                (&writer).write_all(&line(n)).unwrap();
+            }
+        });
+        gated.wait_for_a_blocked_write();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!logger.is_finished(), "the queue is full: the logger waits");
+        gated.open();
+        logger.join().unwrap();
+        drop(guard);
+        assert_eq!(gated.out.lines().len(), 200);
+        assert_eq!(errors.dropped_lines(), 0);
+    }
+
+    #[test]
+    fn a_line_longer_than_the_queue_is_dropped_and_reported() {
+        let out = Batches::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(64)
+            .with_blocking(true)
+            .finish(out.clone());
+        let long = format!("{{\"long\":\"{}\"}}\n", "x".repeat(100));
+        (&writer).write_all(long.as_bytes()).unwrap();
+        (&writer).write_all(&line(1)).unwrap();
+        drop(guard);
+        // The report may come before or after line 1, depending on when the worker woke.
+        let lines = out.lines();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.iter().filter(|l| l["dropped"] == 1).count(), 1);
+        assert_eq!(lines.iter().filter(|l| l["n"] == 1).count(), 1);
+    }
+
+    #[test]
+    fn flush_waits_for_every_queued_line_and_times_out_on_a_stalled_writer() {
+        let gated = Gated::new();
+        let (mut writer, guard) = NonBlockingBuilder::default()
+            .flush_timeout(Duration::from_millis(100))
+            .with_error_reporting(false)
+            .finish(gated.clone());
+        (&writer).write_all(&line(1)).unwrap();
+        let err = io::Write::flush(&mut writer).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "log flush timed out: 1 line(s) not written yet"
+        );
+        gated.open();
+        io::Write::flush(&mut writer).unwrap();
+        assert_eq!(gated.out.lines().len(), 1);
+        drop(guard);
+    }
+
+    #[test]
+    fn the_worker_ends_when_every_handle_is_gone() {
+        let out = Batches::default();
+        let (writer, guard) = non_blocking(out.clone());
+        let shared = writer.shared().clone();
+        let clone = writer.clone();
+        drop(writer);
+        (&clone).write_all(&line(7)).unwrap();
+        drop(clone);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !shared.lock().worker_gone {
+            assert!(Instant::now() < deadline, "the worker did not end");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(out.lines(), [serde_json::json!({"n": 7})], "written first");
+        drop(guard);
+    }
+
+    #[test]
+    fn write_errors_are_counted_and_a_broken_pipe_stops_writing() {
+        #[derive(Clone, Default)]
+        struct Broken(Arc<Mutex<usize>>);
+        impl io::Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                *self.0.lock().unwrap() += 1;
+                Err(io::ErrorKind::BrokenPipe.into())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let broken = Broken::default();
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .error_counter(errors.clone())
+            .with_error_reporting(false)
+            .finish(broken.clone());
+        for n in 0..10 {
+            (&writer).write_all(&line(n)).unwrap();
+            io::Write::flush(&mut &writer).unwrap();
+        }
+        drop(guard);
+        assert_eq!(errors.dropped_lines(), 10);
+        assert_eq!(
+            *broken.0.lock().unwrap(),
+            1,
+            "no write after the broken pipe"
+        );
+    }
+
+    #[test]
+    fn a_torn_line_is_not_glued_to_the_next() {
+        /// Takes 5 bytes, then fails once, then works.
+        #[derive(Clone, Default)]
+        struct Torn(Arc<Mutex<(usize, Vec<u8>)>>);
+        impl io::Write for Torn {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let mut state = self.0.lock().unwrap();
+                state.0 += 1;
+                match state.0 {
+                    1 => {
+                        state.1.extend_from_slice(&buf[..5]);
+                        Ok(5)
+                    }
+                    2 => Err(io::ErrorKind::StorageFull.into()),
+                    _ => {
+                        state.1.extend_from_slice(buf);
+                        Ok(buf.len())
+                    }
+                }
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let torn = Torn::default();
+        let errors = ErrorCounter::default();
+        let (mut writer, guard) = NonBlockingBuilder::default()
+            .error_counter(errors.clone())
+            .with_error_reporting(false)
+            .finish(torn.clone());
+        (&writer).write_all(&line(1)).unwrap();
+        io::Write::flush(&mut writer).unwrap();
+        (&writer).write_all(&line(2)).unwrap();
+        drop(guard);
+        assert_eq!(errors.dropped_lines(), 1);
+        let text = String::from_utf8(torn.0.lock().unwrap().1.clone()).unwrap();
+        assert_eq!(text, "{\"n\":\n{\"n\":2}\n");
+    }
+
+    #[test]
+    fn a_panicking_writer_never_reaches_the_logger() {
+        struct Panics;
+        impl io::Write for Panics {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("writer blew up");
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .error_counter(errors.clone())
+            .with_error_reporting(false)
+            .finish(Panics);
+        for n in 0..3 {
+            (&writer).write_all(&line(n)).unwrap();
+            io::Write::flush(&mut &writer).unwrap();
+        }
+        drop(guard);
+        assert_eq!(errors.dropped_lines(), 3);
+    }
+
+    #[test]
+    fn composes_with_json_layer_from_many_threads() {
+        let out = Batches::default();
+        let (writer, guard) = non_blocking(out.clone());
+        let layer = JsonLayer::new(writer);
+        let errors = layer.error_counter();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let barrier = Arc::new(Barrier::new(4));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let dispatch = dispatch.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        barrier.wait();
+                        for i in 0..1000 {
+                            tracing::info!(t, i, "line");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        drop(guard);
+        let lines = out.lines();
+        assert_eq!(lines.len(), 4000);
+        for t in 0..4 {
+            let mine: Vec<_> = lines.iter().filter(|l| l["t"] == t).collect();
+            assert_eq!(mine.len(), 1000);
+            for (i, line) in mine.iter().enumerate() {
+                assert_eq!(line["i"], i, "each thread's lines in order");
+            }
+        }
+        assert_eq!(errors.dropped_lines(), 0);
+    }
+
+    #[test]
+    fn make_writer_hands_out_the_writer_itself() {
+        let (writer, _guard) = non_blocking(io::sink());
+        let made: &NonBlocking = writer.make_writer();
+        assert!(std::ptr::eq(made, &writer));
+    }
+}

@@ -1,0 +1,254 @@
+//! The queue between the threads that log and the writer thread: two byte buffers of a fixed
+//! capacity behind one mutex. A producer copies its line into `pending`; the worker swaps
+//! `pending` with its own empty buffer and writes the whole batch. Nothing is allocated after
+//! the two buffers are.
+
+use std::cell::Cell;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::{ErrorCounter, Schema};
+
+/// What a [`Shared`] is built with; fixed for its life.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) capacity: usize,
+    pub(crate) blocking: bool,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) schema: Schema,
+    pub(crate) errors: ErrorCounter,
+    pub(crate) report_errors: bool,
+}
+
+/// What the worker is doing, so that a producer knows whether it must wake it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Worker {
+    /// Taking or writing a batch: it looks at `pending` again when done.
+    Running,
+    /// Waiting a short while after a batch for more lines: woken only when `pending` is half
+    /// full, so that a steady stream of lines costs the producers no syscall.
+    Napping,
+    /// Waiting until woken: the first line into the empty buffer wakes it.
+    Sleeping,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Lines not yet taken by the worker. Its capacity is reserved up front and never grows.
+    pub(crate) pending: Vec<u8>,
+    /// Lines accepted into `pending` so far.
+    pub(crate) accepted: u64,
+    /// Lines the worker has finished with (written, or lost to a write error) so far.
+    pub(crate) done: u64,
+    /// Lines dropped (queue full) and not yet taken for reporting.
+    pub(crate) dropped: u64,
+    /// Lines dropped so far, and those whose report the worker has written (or lost).
+    pub(crate) dropped_total: u64,
+    pub(crate) reported_total: u64,
+    pub(crate) worker: Worker,
+    /// Producers waiting for space (blocking mode) and threads waiting for a flush: the
+    /// worker notifies only when someone waits, since a notify is a syscall.
+    pub(crate) waiting_producers: usize,
+    pub(crate) waiting_flushers: usize,
+    /// Every `NonBlocking` is gone: the worker writes what is left and ends.
+    pub(crate) closed: bool,
+    /// The worker thread has ended (or was never there): nothing more will be written.
+    pub(crate) worker_gone: bool,
+}
+
+/// The state shared by the producers, the worker, the guard and the exit hooks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes the worker: a line into the empty buffer, the buffer half full, a flush, close.
+    pub(crate) work: Condvar,
+    /// Wakes producers waiting for space (blocking mode) once the worker took a batch.
+    pub(crate) space: Condvar,
+    /// Wakes flushers once the worker finished a batch.
+    pub(crate) written: Condvar,
+    pub(crate) config: Config,
+    /// Live `NonBlocking` handles; the last one to go closes the queue.
+    handles: AtomicUsize,
+}
+
+thread_local! {
+    /// The address of the `Shared` whose worker runs on this thread, 0 elsewhere. The worker
+    /// must never wait for itself: not in a flush (its writer panicked, and the panic hook
+    /// flushes) nor for space (its writer logged while the queue was full).
+    static WORKER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                pending: Vec::with_capacity(config.capacity),
+                accepted: 0,
+                done: 0,
+                dropped: 0,
+                dropped_total: 0,
+                reported_total: 0,
+                worker: Worker::Sleeping,
+                waiting_producers: 0,
+                waiting_flushers: 0,
+                closed: false,
+                worker_gone: false,
+            }),
+            work: Condvar::new(),
+            space: Condvar::new(),
+            written: Condvar::new(),
+            config,
+            handles: AtomicUsize::new(0),
+        }
+    }
+
+    /// Locks the state. No code panics while holding it, so a poisoned lock still holds a
+    /// consistent state; taking it keeps logging alive whatever happened elsewhere.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks this thread as the worker of `self`.
+    pub(crate) fn enter_worker(&self) {
+        let _ = WORKER_OF.try_with(|w| w.set(self as *const Shared as usize));
+    }
+
+    fn on_worker_thread(&self) -> bool {
+        WORKER_OF
+            .try_with(|w| w.get() == self as *const Shared as usize)
+            .unwrap_or(false)
+    }
+
+    /// Queues one line, or drops and counts it when the queue is full (lossy mode) or the
+    /// line is longer than the whole queue. In blocking mode, waits for space instead.
+    pub(crate) fn push(&self, line: &[u8]) {
+        if line.is_empty() {
+            return;
+        }
+        let capacity = self.config.capacity;
+        let mut state = self.lock();
+        while state.pending.len() + line.len() > capacity {
+            let wait = self.config.blocking
+                && line.len() <= capacity
+                && !state.worker_gone
+                && !self.on_worker_thread();
+            if !wait {
+                state.dropped += 1;
+                state.dropped_total += 1;
+                let wake = wake_for_drop(&mut state);
+                drop(state);
+                if wake {
+                    self.work.notify_one();
+                }
+                self.config
+                    .errors
+                    .record(false, format_args!("the log queue is full"));
+                return;
+            }
+            state.waiting_producers += 1;
+            state = self
+                .space
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting_producers -= 1;
+        }
+        state.pending.extend_from_slice(line);
+        state.accepted += 1;
+        let wake = match state.worker {
+            Worker::Running => false,
+            Worker::Napping => state.pending.len() > capacity / 2,
+            Worker::Sleeping => true,
+        };
+        if wake {
+            state.worker = Worker::Running;
+        }
+        drop(state);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
+    /// Waits until every line accepted before the call, and the report of every drop before
+    /// it, has been written (or lost to a write error), for at most `timeout`.
+    ///
+    /// Returns the number of lines still not written when the time is up. On the worker's
+    /// own thread it returns at once: the worker cannot wait for itself.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), u64> {
+        if self.on_worker_thread() {
+            return Ok(());
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut state = self.lock();
+        let (lines, drops) = (state.accepted, state.dropped_total);
+        loop {
+            if state.done >= lines && state.reported_total >= drops {
+                return Ok(());
+            }
+            if state.worker_gone {
+                return Err(lines - state.done);
+            }
+            if state.worker != Worker::Running {
+                // Cut a nap short: the flusher wants the lines now.
+                state.worker = Worker::Running;
+                self.work.notify_one();
+            }
+            let left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Err(lines - state.done),
+                },
+                None => Duration::from_secs(3600),
+            };
+            state.waiting_flushers += 1;
+            state = self
+                .written
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            state.waiting_flushers -= 1;
+        }
+    }
+
+    /// Flushes with the configured timeout and says on stderr how many lines it gave up on.
+    pub(crate) fn flush_or_report(&self) {
+        let timeout = self.config.flush_timeout;
+        if let Err(lost) = self.flush(timeout) {
+            if self.config.report_errors && lost > 0 {
+                let _ = writeln!(
+                    io::stderr(),
+                    "[tracing-ambient] log flush timed out after {timeout:?}: \
+                     {lost} line(s) not written"
+                );
+            }
+        }
+    }
+
+    /// Counts a new `NonBlocking` handle.
+    pub(crate) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets a `NonBlocking` handle; the last one closes the queue, and the worker ends once
+    /// it has written what is left.
+    pub(crate) fn drop_handle(&self) {
+        if self.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut state = self.lock();
+            state.closed = true;
+            state.worker = Worker::Running;
+            drop(state);
+            self.work.notify_one();
+        }
+    }
+}
+
+/// Whether a drop must wake the worker so that its report is written soon: only a sleeping
+/// worker (a full queue has already woken a napping one).
+fn wake_for_drop(state: &mut State) -> bool {
+    let wake = state.worker == Worker::Sleeping;
+    if wake {
+        state.worker = Worker::Running;
+    }
+    wake
+}
