@@ -509,7 +509,10 @@ mod tests {
             Tagger::empty().context_keys(&["route"]),
             Tagger::empty().with_traceparent(true).with_tracestate(true),
         ] {
-            assert!(matches!(ctx.in_scope(|| tagger.tag("SELECT 1")), Cow::Borrowed(_)));
+            assert!(matches!(
+                ctx.in_scope(|| tagger.tag("SELECT 1")),
+                Cow::Borrowed(_)
+            ));
             assert_eq!(ctx.in_scope(|| tagger.comment()), None);
         }
         assert_eq!(Tagger::default(), Tagger::new());
