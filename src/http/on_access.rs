@@ -256,8 +256,14 @@ fn level(status: Option<StatusCode>, outcome: Outcome) -> Level {
 
 /// A header value as printable ASCII, cut to [`MAX_HEADER_VALUE`] bytes.
 fn printable(value: &HeaderValue) -> String {
-    value
-        .as_bytes()
+    printable_bytes(value.as_bytes())
+}
+
+/// Bytes as printable ASCII (SP to `~`), every other byte replaced by `_`, cut to
+/// [`MAX_HEADER_VALUE`] bytes. `HeaderValue` refuses DEL and most control bytes already;
+/// this does not rely on it (a value built unchecked may hold them).
+fn printable_bytes(bytes: &[u8]) -> String {
+    bytes
         .iter()
         .take(MAX_HEADER_VALUE)
         .map(|&b| {
@@ -356,6 +362,21 @@ mod tests {
         assert_eq!(replaced, 3 * 129);
         // The 31 control characters other than HTAB, and DEL.
         assert_eq!(unrepresentable, 3 * 32);
+    }
+
+    #[test]
+    fn the_filter_itself_refuses_every_byte_but_printable_ascii() {
+        // Issue 13 §4: independent of what `HeaderValue` accepts, including DEL (0x7F).
+        let mut kept = 0;
+        for b in 0..=255u8 {
+            let printable = (b' '..=b'~').contains(&b);
+            let expected = if printable { b as char } else { '_' };
+            let out = printable_bytes(&[b'a', b, b'z']);
+            assert_eq!(out, format!("a{expected}z"), "{b:#04x}");
+            kept += usize::from(printable);
+        }
+        assert_eq!(kept, 95, "SP to ~ are the 95 printable ASCII bytes");
+        assert_eq!(printable_bytes(&[0x7f]), "_");
     }
 
     #[test]
