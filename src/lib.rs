@@ -31,7 +31,12 @@
 //! A [`Context`] is one store shared by every task and span of a request. [`Context::scope`]
 //! makes it current around a future, [`Context::in_scope`] around a closure. Spans created
 //! while it is current carry it, so `.instrument(span)`, `#[instrument]` and
-//! `span.in_scope(..)` on another thread bring it back. Level filtering cannot strip it when
+//! `span.in_scope(..)` on another thread bring it back.
+//!
+//! The rule: a line carries the context of the innermost scope active on its thread; a span
+//! brings its context back only where no scope is active. So a span created in request B and
+//! entered (or named as `parent:`) while request A is served gives A, never B. See
+//! [`Context::current`]. Level filtering cannot strip it when
 //! the filter sits on the layer inside [`KeepSpans`], as [`init`] puts it: spans are then
 //! never disabled, and only events are filtered.
 //!
