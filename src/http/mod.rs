@@ -141,6 +141,12 @@
 //! ([`DefaultOnAccess::schema`]; `latencyMs` in the default one). No request header is
 //! written unless named, and `authorization` and `cookie` never are.
 //!
+//! The route template the request matched (`/orders/{id}`) is on the line as `route` when the
+//! [`HttpRoute`] hook names it. Health checks can be left out
+//! ([`DefaultOnAccess::skip_path`], [`DefaultOnAccess::skip_path_prefix`]: no access line,
+//! the rest of the request as usual), and each status class given its own level
+//! ([`DefaultOnAccess::success_level`] and the others under "Level" there).
+//!
 //! # Panics in handlers
 //!
 //! With [`install_panic_hook`](crate::install_panic_hook) (which [`init`](crate::init) calls),

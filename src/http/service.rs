@@ -272,6 +272,18 @@ where
             .config
             .trace_context
             .then(|| RequestTrace::read(&parts.headers));
+        // Asked once, for the span and the access line.
+        let route = if self.config.span || self.config.access_line {
+            self.http_route.http_route(&parts)
+        } else {
+            None
+        };
+        // Made inside the context, so that the span carries it wherever it is entered.
+        let span = if self.config.span {
+            ctx.in_scope(|| request_span(&parts, route.as_deref()))
+        } else {
+            Span::none()
+        };
         let pending = self.config.access_line.then(|| Pending {
             on_access: self.on_access.clone(),
             ctx: ctx.clone(),
@@ -284,17 +296,11 @@ where
                 .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
                 .collect(),
             start,
+            route,
         });
         let response_header = id
             .filter(|_| self.config.response_header)
             .map(|id| (self.config.header.clone(), id.to_header_value()));
-        // Made inside the context, so that the span carries it wherever it is entered.
-        let span = if self.config.span {
-            let route = self.http_route.http_route(&parts);
-            ctx.in_scope(|| request_span(&parts, route.as_deref()))
-        } else {
-            Span::none()
-        };
         // Stored once the span has given its ids, if it is an OpenTelemetry span: no user code
         // runs in the context before this, so every line of the request carries the same ids.
         if let Some(trace) = trace {
