@@ -50,6 +50,8 @@ pub(crate) struct AccessKeys {
     pub(crate) size: &'static str,
     pub(crate) outcome: &'static str,
     pub(crate) error: &'static str,
+    // The route template, when the middleware's `HttpRoute` hook names it (issue 11 §6).
+    pub(crate) route: &'static str,
 }
 
 /// How the names of extra context keys (those given to [`set`](crate::set) and
@@ -243,6 +245,7 @@ impl AccessKeys {
         size: "size",
         outcome: "outcome",
         error: "error",
+        route: "route",
     };
 
     /// The keys in the order the access line writes them.
@@ -386,6 +389,25 @@ impl Schema {
     pub const fn with_access_error_key(self, key: &'static str) -> Self {
         let access = AccessKeys {
             error: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+}
+
+// The access line's route key (issue 11 §6), apart from the other access keys.
+impl Schema {
+    /// Sets the access line's key of the route template the request matched
+    /// (`/orders/{id}`), a string written only when the middleware's `HttpRoute` hook names
+    /// it (feature `http`). Defaults to `route`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_route_key("http.route");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_route_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            route: key,
             ..self.access
         };
         Self { access, ..self }

@@ -41,6 +41,9 @@ pub struct Access<'a> {
     pub outcome: Outcome,
     /// The inner service's or the body's error, when the outcome is [`Outcome::Failed`].
     pub error: Option<&'a str>,
+    /// The route template the request matched (`/orders/{id}`), when the
+    /// [`HttpRoute`](super::HttpRoute) hook named it.
+    pub route: Option<&'a str>,
 }
 
 /// How a request ended.
@@ -97,6 +100,7 @@ pub(crate) struct Pending {
     pub(crate) uri: Uri,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) start: Instant,
+    pub(crate) route: Option<String>,
 }
 
 impl Pending {
@@ -117,6 +121,7 @@ impl Pending {
             headers: &self.headers,
             outcome,
             error,
+            route: self.route.as_deref(),
         };
         self.ctx.in_scope(|| self.on_access.on_access(&access));
     }

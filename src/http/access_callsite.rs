@@ -24,8 +24,8 @@ use crate::schema::AccessKeys;
 /// The target of the access line.
 pub(crate) const TARGET: &str = "access";
 
-/// The number of fields: the message, then [`AccessKeys::names`].
-const FIELDS: usize = 9;
+/// The number of fields: the message, then [`AccessKeys::names`], then the route.
+const FIELDS: usize = 10;
 
 /// One level's callsite of the access line.
 struct AccessCallsite {
@@ -64,6 +64,9 @@ pub(crate) struct AccessCallsites {
     info: &'static AccessCallsite,
     warn: &'static AccessCallsite,
     error: &'static AccessCallsite,
+    // `DefaultOnAccess`'s levels per status class may name any level.
+    trace: &'static AccessCallsite,
+    debug: &'static AccessCallsite,
 }
 
 /// The values of one access line, in the order of [`AccessKeys::names`]; `None` leaves the
@@ -78,6 +81,7 @@ pub(crate) struct AccessValues<'a> {
     pub(crate) size: Option<u64>,
     pub(crate) outcome: &'a str,
     pub(crate) error: Option<&'a str>,
+    pub(crate) route: Option<&'a str>,
 }
 
 impl AccessCallsites {
@@ -92,23 +96,27 @@ impl AccessCallsites {
         // Leaked once per distinct set of keys, as a macro's statics are never freed.
         let names: &'static [&'static str] = Box::leak(Box::new({
             let [a, b, c, d, e, f, g, h] = keys.names();
-            ["message", a, b, c, d, e, f, g, h]
+            ["message", a, b, c, d, e, f, g, h, keys.route]
         }));
         let callsites = AccessCallsites {
             info: make(Level::INFO, names),
             warn: make(Level::WARN, names),
             error: make(Level::ERROR, names),
+            trace: make(Level::TRACE, names),
+            debug: make(Level::DEBUG, names),
         };
         made.push((keys, callsites));
         callsites
     }
 
-    /// Writes the access line at `level` (info, warn or error), if anything wants it.
+    /// Writes the access line at `level`, if anything wants it.
     pub(crate) fn emit(&self, level: Level, values: &AccessValues<'_>) {
         let callsite = match level {
             Level::ERROR => self.error,
             Level::WARN => self.warn,
-            _ => self.info,
+            Level::INFO => self.info,
+            Level::DEBUG => self.debug,
+            _ => self.trace,
         };
         let meta: &'static Metadata<'static> = callsite
             .meta
@@ -127,7 +135,7 @@ impl AccessCallsites {
         }
         let fields = meta.fields();
         let mut iter = fields.iter();
-        let mut next = || iter.next().expect("nine fields; this is a bug");
+        let mut next = || iter.next().expect("ten fields; this is a bug");
         let (f0, f1, f2, f3, f4, f5, f6, f7, f8) = (
             next(),
             next(),
@@ -139,6 +147,7 @@ impl AccessCallsites {
             next(),
             next(),
         );
+        let f9 = next();
         let value_set: [(&_, Option<&dyn Value>); FIELDS] = [
             (&f0, Some(&values.message)),
             (&f1, Some(&values.method)),
@@ -149,6 +158,7 @@ impl AccessCallsites {
             (&f6, values.size.as_ref().map(|v| v as &dyn Value)),
             (&f7, Some(&values.outcome)),
             (&f8, values.error.as_ref().map(|v| v as &dyn Value)),
+            (&f9, values.route.as_ref().map(|v| v as &dyn Value)),
         ];
         Event::dispatch(meta, &fields.value_set(&value_set));
     }
@@ -205,6 +215,7 @@ mod tests {
             size: None,
             outcome: "completed",
             error: None,
+            route: None,
         }
     }
 

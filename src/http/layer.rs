@@ -169,7 +169,8 @@ impl RequestContextLayer {
     }
 
     /// Sets the hook that names the route a request matched, for the request span's
-    /// `http.route`. Defaults to `()`, no route: see [`HttpRoute`] for axum's.
+    /// `http.route` and the access line's route. Defaults to `()`, no route: see
+    /// [`HttpRoute`] for axum's.
     ///
     /// ```
     /// use tracing_ambient::http::RequestContextLayer;

@@ -63,7 +63,8 @@
 //! [`parent_span_id`]) and a valid `tracestate` is kept (W3C Trace Context Level 2: a member
 //! whose key repeats an earlier one is dropped). Otherwise (absent, invalid, or several
 //! headers) a new trace starts with a random trace id, and any `tracestate` is dropped.
-//! Either way the request gets a new random span id. Call [`inject_trace_context`] in each
+//! Either way the request gets a new random span id (with OpenTelemetry, its server span's
+//! ids: see [With OpenTelemetry](#with-opentelemetry)). Call [`inject_trace_context`] in each
 //! outgoing call to continue the trace: every call gets its own parent-id, a child of the
 //! request's span, which it returns so it can be logged.
 //!
@@ -83,6 +84,49 @@
 //! HTTP request{otel.name="GET /orders/{id}" otel.kind="server" http.request.method="GET" url.path="/orders/42" http.route="/orders/{id}" http.response.status_code=200}
 //! ```
 //!
+//! ## With OpenTelemetry
+//!
+//! With the `opentelemetry` feature and a tracing-opentelemetry 0.34 layer in the
+//! subscriber, the request span is the OpenTelemetry server span, and the request's trace
+//! context is that span's:
+//!
+//! - its parent is the request's valid `traceparent` (a remote parent, with the
+//!   `tracestate`); without one it starts a new trace, even inside a span of the
+//!   application's own (a server span's parent is its caller, never an unrelated span);
+//! - its ids, as exported, are the request's `traceId` and `spanId`, and its sampled flag the
+//!   request's trace flags: on every line of the request (the access line, and lines outside
+//!   any OpenTelemetry span, included), in [`traceparent`],
+//!   [`sql::tag`](crate::sql::tag) and the outgoing calls of [`inject_trace_context`] and
+//!   [`PropagateContextLayer`]. A line logged in a span inside it carries that span's
+//!   `spanId` (see [`otel`](crate::otel)).
+//!
+//! The middleware sets the parent right after making the span and then starts it, before
+//! anything enters it or logs in it: tracing-opentelemetry decides a span's ids when it starts
+//! it, and refuses a new parent afterwards. Without the OpenTelemetry layer, with the span
+//! filtered out of it, or with the span switched off, the middleware's own ids are used, as
+//! described above.
+//!
+//! ```
+//! # #[cfg(feature = "opentelemetry")] {
+//! use axum::{routing::get, Router};
+//! use opentelemetry::trace::TracerProvider as _;
+//! use tracing_ambient::http::RequestContextLayer;
+//! use tracing_subscriber::prelude::*;
+//!
+//! let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+//!     // .with_batch_exporter(otlp_exporter)
+//!     .build();
+//! tracing_subscriber::registry()
+//!     .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("shop")))
+//!     .with(tracing_ambient::JsonLayer::stdout())
+//!     .init();
+//! // Each request's lines carry the trace id and span id of its exported server span.
+//! let app: Router = Router::new()
+//!     .route("/orders/{id}", get(|| async { "ok" }))
+//!     .layer(RequestContextLayer::new());
+//! # }
+//! ```
+//!
 //! # Access line
 //!
 //! When the request ends (its body sent, its future or body dropped, or the inner service
@@ -96,6 +140,12 @@
 //! 5xx, `warn` for 4xx and `info` otherwise, under the keys of a [`Schema`](crate::Schema)
 //! ([`DefaultOnAccess::schema`]; `latencyMs` in the default one). No request header is
 //! written unless named, and `authorization` and `cookie` never are.
+//!
+//! The route template the request matched (`/orders/{id}`) is on the line as `route` when the
+//! [`HttpRoute`] hook names it. Health checks can be left out
+//! ([`DefaultOnAccess::skip_path`], [`DefaultOnAccess::skip_path_prefix`]: no access line,
+//! the rest of the request as usual), and each status class given its own level
+//! ([`DefaultOnAccess::success_level`] and the others under "Level" there).
 //!
 //! # Panics in handlers
 //!
@@ -121,6 +171,8 @@ mod on_access;
 mod propagate;
 mod request_id;
 mod route;
+#[cfg(feature = "opentelemetry")]
+mod server_span;
 mod service;
 
 pub use self::{

@@ -78,10 +78,21 @@ where
 /// Request headers are written only when named with [`request_header`](Self::request_header),
 /// each as a context key `header_<name>` (`headerUserAgent` in the default schema).
 ///
+/// The route template the request matched is written as `route` (a string) when the
+/// middleware's [`HttpRoute`](super::HttpRoute) hook names it (axum's `MatchedPath`).
+///
 /// # Level
 ///
 /// `error` for a 5xx status, a failure or a panic; `warn` for a 4xx status or a request
-/// aborted before its response; `info` otherwise.
+/// aborted before its response; `info` otherwise. Each is set with
+/// [`success_level`](Self::success_level), [`client_error_level`](Self::client_error_level),
+/// [`server_error_level`](Self::server_error_level) and [`panic_level`](Self::panic_level).
+///
+/// # Skipped paths
+///
+/// Requests to the paths given to [`skip_path`](Self::skip_path) and
+/// [`skip_path_prefix`](Self::skip_path_prefix) (health checks, metrics scrapes) get no
+/// access line; everything else about them is as for any request.
 ///
 /// # Examples
 ///
@@ -95,12 +106,42 @@ where
 /// );
 /// # drop(layer);
 /// ```
+///
+/// Health checks left out, successful requests at `debug`, and the route on the line:
+///
+/// ```
+/// use axum::extract::MatchedPath;
+/// use axum::{routing::get, Router};
+/// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
+///
+/// let on_access = DefaultOnAccess::new()
+///     .skip_path("/healthz")
+///     .skip_path_prefix("/internal/")
+///     .success_level(tracing::Level::DEBUG);
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "ok" }))
+///     .route("/healthz", get(|| async { "ok" }))
+///     .layer(
+///         RequestContextLayer::new()
+///             .on_access(on_access)
+///             .http_route(|request: &http::request::Parts| {
+///                 Some(request.extensions.get::<MatchedPath>()?.as_str().to_owned())
+///             }),
+///     );
+/// ```
+///
+/// ```text
+/// {"timestamp":"2026-11-24T14:02:12.125001Z","level":"debug","message":"request completed","requestId":"0191a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":1.234,"size":2,"outcome":"completed","route":"/orders/{id}"}
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct DefaultOnAccess {
     with_query: bool,
     headers: Arc<[HeaderName]>,
     callsites: AccessCallsites,
+    // Options of issue 11 §6: see "Skipped paths" and "Level".
+    skip: Arc<[SkipPath]>,
+    levels: Levels,
 }
 
 impl DefaultOnAccess {
@@ -115,6 +156,8 @@ impl DefaultOnAccess {
             with_query: false,
             headers: Arc::from([]),
             callsites: AccessCallsites::for_keys(Schema::DEFAULT.access),
+            skip: Arc::from([]),
+            levels: Levels::DEFAULT,
         }
     }
 
@@ -178,6 +221,168 @@ impl DefaultOnAccess {
     }
 }
 
+// === options: skipped paths and levels (issue 11 §6) ===
+
+impl DefaultOnAccess {
+    /// Adds a path whose requests get no access line, compared with the whole path (without
+    /// the query string): `/healthz` skips `/healthz` and `/healthz?full=1`, not
+    /// `/healthz/db`. The request runs as any other (its context, request id, span and
+    /// response header are there); only its access line is left out. Defaults to none.
+    ///
+    /// The path is the one the middleware sees: under axum's `Router::nest`, a layer on the
+    /// nested router sees the path without the nest's prefix.
+    ///
+    /// ```
+    /// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
+    ///
+    /// let layer = RequestContextLayer::new()
+    ///     .on_access(DefaultOnAccess::new().skip_path("/healthz").skip_path("/readyz"));
+    /// # drop(layer);
+    /// ```
+    pub fn skip_path(self, path: impl Into<String>) -> Self {
+        self.skip(SkipPath::Exact(path.into().into_boxed_str()))
+    }
+
+    /// Adds a path prefix whose requests get no access line, as [`skip_path`](Self::skip_path)
+    /// does for one path. The prefix is compared byte for byte: `/health` also skips
+    /// `/healthcheck`, so end it with `/` to skip one directory (`/internal/` skips
+    /// `/internal/metrics` but not `/internal`). Defaults to none.
+    ///
+    /// ```
+    /// use tracing_ambient::http::DefaultOnAccess;
+    ///
+    /// let on_access = DefaultOnAccess::new().skip_path_prefix("/internal/");
+    /// # drop(on_access);
+    /// ```
+    pub fn skip_path_prefix(self, prefix: impl Into<String>) -> Self {
+        self.skip(SkipPath::Prefix(prefix.into().into_boxed_str()))
+    }
+
+    /// Sets the level of the access line of a `1xx`, `2xx` or `3xx` response. Defaults to
+    /// `INFO`.
+    ///
+    /// ```
+    /// use tracing::Level;
+    /// use tracing_ambient::http::DefaultOnAccess;
+    ///
+    /// // Successful requests only with `RUST_LOG=access=debug`.
+    /// let on_access = DefaultOnAccess::new().success_level(Level::DEBUG);
+    /// # drop(on_access);
+    /// ```
+    pub fn success_level(self, level: Level) -> Self {
+        let levels = Levels {
+            success: level,
+            ..self.levels
+        };
+        DefaultOnAccess { levels, ..self }
+    }
+
+    /// Sets the level of the access line of a `4xx` response, and of a request aborted
+    /// before its response was made (the client went away: nginx logs it as `499`). Defaults
+    /// to `WARN`.
+    ///
+    /// ```
+    /// let on_access =
+    ///     tracing_ambient::http::DefaultOnAccess::new().client_error_level(tracing::Level::INFO);
+    /// # drop(on_access);
+    /// ```
+    pub fn client_error_level(self, level: Level) -> Self {
+        let levels = Levels {
+            client_error: level,
+            ..self.levels
+        };
+        DefaultOnAccess { levels, ..self }
+    }
+
+    /// Sets the level of the access line of a `5xx` response, and of a request that failed
+    /// (the inner service or the response body returned an error). Defaults to `ERROR`.
+    ///
+    /// ```
+    /// let on_access =
+    ///     tracing_ambient::http::DefaultOnAccess::new().server_error_level(tracing::Level::WARN);
+    /// # drop(on_access);
+    /// ```
+    pub fn server_error_level(self, level: Level) -> Self {
+        let levels = Levels {
+            server_error: level,
+            ..self.levels
+        };
+        DefaultOnAccess { levels, ..self }
+    }
+
+    /// Sets the level of the access line of a request whose future or body was dropped while
+    /// its thread was panicking (outcome `panicked`). A panic that a `CatchPanicLayer` inside
+    /// the middleware turns into a `500` is a `5xx` response instead. Defaults to `ERROR`.
+    ///
+    /// ```
+    /// let on_access =
+    ///     tracing_ambient::http::DefaultOnAccess::new().panic_level(tracing::Level::WARN);
+    /// # drop(on_access);
+    /// ```
+    pub fn panic_level(self, level: Level) -> Self {
+        let levels = Levels {
+            panic: level,
+            ..self.levels
+        };
+        DefaultOnAccess { levels, ..self }
+    }
+
+    fn skip(self, path: SkipPath) -> Self {
+        let mut skip = self.skip.to_vec();
+        skip.push(path);
+        DefaultOnAccess {
+            skip: skip.into(),
+            ..self
+        }
+    }
+
+    /// Whether the request to `path` gets no access line.
+    fn skips(&self, path: &str) -> bool {
+        self.skip.iter().any(|skip| match skip {
+            SkipPath::Exact(exact) => path == &**exact,
+            SkipPath::Prefix(prefix) => path.starts_with(&**prefix),
+        })
+    }
+}
+
+/// A path, or a path prefix, whose requests get no access line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SkipPath {
+    Exact(Box<str>),
+    Prefix(Box<str>),
+}
+
+/// The level of the access line for each kind of ending.
+#[derive(Debug, Clone, Copy)]
+struct Levels {
+    success: Level,
+    client_error: Level,
+    server_error: Level,
+    panic: Level,
+}
+
+impl Levels {
+    const DEFAULT: Levels = Levels {
+        success: Level::INFO,
+        client_error: Level::WARN,
+        server_error: Level::ERROR,
+        panic: Level::ERROR,
+    };
+
+    /// The level of an access line: a panic first, then a failure, then the status class,
+    /// and a request without a response as a client error.
+    fn level(&self, status: Option<StatusCode>, outcome: Outcome) -> Level {
+        match (status, outcome) {
+            (_, Outcome::Panicked) => self.panic,
+            (_, Outcome::Failed) => self.server_error,
+            (Some(s), _) if s.is_server_error() => self.server_error,
+            (Some(s), _) if s.is_client_error() => self.client_error,
+            (None, _) => self.client_error,
+            _ => self.success,
+        }
+    }
+}
+
 impl Default for DefaultOnAccess {
     fn default() -> Self {
         Self::new()
@@ -186,6 +391,9 @@ impl Default for DefaultOnAccess {
 
 impl OnAccess for DefaultOnAccess {
     fn on_access(&self, access: &Access<'_>) {
+        if self.skips(access.uri.path()) {
+            return;
+        }
         if access.headers.is_empty() {
             self.log(access);
             return;
@@ -221,6 +429,7 @@ impl DefaultOnAccess {
         let size = a.size;
         let outcome = a.outcome.as_str();
         let error = a.error;
+        let route = a.route;
         let message = match a.outcome {
             Outcome::Completed => "request completed",
             Outcome::Aborted => "request aborted",
@@ -237,20 +446,10 @@ impl DefaultOnAccess {
             size,
             outcome,
             error,
+            route,
         };
-        self.callsites.emit(level(a.status, a.outcome), &values);
-    }
-}
-
-/// The level of an access line: from the status when there is a response, else from how the
-/// request ended.
-fn level(status: Option<StatusCode>, outcome: Outcome) -> Level {
-    match (status, outcome) {
-        (_, Outcome::Failed | Outcome::Panicked) => Level::ERROR,
-        (Some(s), _) if s.is_server_error() => Level::ERROR,
-        (Some(s), _) if s.is_client_error() => Level::WARN,
-        (None, _) => Level::WARN,
-        _ => Level::INFO,
+        self.callsites
+            .emit(self.levels.level(a.status, a.outcome), &values);
     }
 }
 
@@ -294,7 +493,8 @@ mod tests {
         ];
         for (status, outcome, expected) in cases {
             let status = status.map(|s| StatusCode::from_u16(s).unwrap());
-            assert_eq!(level(status, outcome), expected, "{status:?} {outcome:?}");
+            let level = Levels::DEFAULT.level(status, outcome);
+            assert_eq!(level, expected, "{status:?} {outcome:?}");
         }
     }
 

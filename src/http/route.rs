@@ -3,7 +3,8 @@
 use http::request::Parts;
 
 /// Returns the route template a request matched (`/orders/{id}`, not `/orders/42`), for the
-/// request span's `http.route` field and its `otel.name`.
+/// request span's `http.route` field and its `otel.name`, and for the access line
+/// ([`Access::route`](super::Access::route); `route` on [`DefaultOnAccess`](super::DefaultOnAccess)'s line).
 ///
 /// The router knows the route, and this crate depends on no router, so it asks this hook. It
 /// runs once per request, in the middleware's `call`, when the request reaches the

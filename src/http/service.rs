@@ -168,41 +168,64 @@ impl<S> RequestContext<S> {
     }
 }
 
-/// Continues the caller's trace when the request has exactly one valid `traceparent`, else
-/// starts a new one; either way with a new span id for this request.
-fn trace_context(headers: &HeaderMap, ctx: &Context) {
-    let mut values = headers.get_all(TRACEPARENT).iter();
-    let incoming = match (values.next(), values.next()) {
-        (Some(value), None) => TraceParent::try_from(value).ok(),
-        _ => None,
-    };
-    let mut span_id = [0u8; 8];
-    rng::fill_nonzero(&mut span_id);
-    let (trace_id, info) = match incoming {
-        Some(tp) => {
-            let parts = headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes());
-            let info = TraceInfo {
-                // Only `sampled` is defined; the spec says to pass the other bits on as zero.
-                flags: tp.flags() & SAMPLED,
-                parent_id: Some(tp.parent_id()),
-                tracestate: TraceState::parse_parts(parts).ok(),
-            };
-            (tp.trace_id(), info)
+/// The request's place in its trace, read from its headers, until [`RequestTrace::store`]
+/// puts it in the context.
+pub(crate) struct RequestTrace {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) info: TraceInfo,
+    /// The caller's `traceparent`, when there was exactly one and it was valid.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) incoming: Option<TraceParent>,
+}
+
+impl RequestTrace {
+    /// Continues the caller's trace when the request has exactly one valid `traceparent`,
+    /// else starts a new one; either way with a new span id for this request.
+    fn read(headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(TRACEPARENT).iter();
+        let incoming = match (values.next(), values.next()) {
+            (Some(value), None) => TraceParent::try_from(value).ok(),
+            _ => None,
+        };
+        let mut span_id = [0u8; 8];
+        rng::fill_nonzero(&mut span_id);
+        let (trace_id, info) = match incoming {
+            Some(tp) => {
+                let parts = headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes());
+                let info = TraceInfo {
+                    // Only `sampled` is defined; the spec says to pass the other bits on as zero.
+                    flags: tp.flags() & SAMPLED,
+                    parent_id: Some(tp.parent_id()),
+                    tracestate: TraceState::parse_parts(parts).ok(),
+                };
+                (tp.trace_id(), info)
+            }
+            None => {
+                let mut trace_id = [0u8; 16];
+                rng::fill_nonzero(&mut trace_id);
+                let info = TraceInfo {
+                    flags: SAMPLED,
+                    parent_id: None,
+                    tracestate: None,
+                };
+                (trace_id, info)
+            }
+        };
+        RequestTrace {
+            trace_id,
+            span_id,
+            info,
+            incoming,
         }
-        None => {
-            let mut trace_id = [0u8; 16];
-            rng::fill_nonzero(&mut trace_id);
-            let info = TraceInfo {
-                flags: SAMPLED,
-                parent_id: None,
-                tracestate: None,
-            };
-            (trace_id, info)
-        }
-    };
-    ctx.set("trace_id", hex(&trace_id));
-    ctx.set("span_id", hex(&span_id));
-    ctx.attach(info);
+    }
+
+    /// Puts the ids and the rest of the trace context in the request's context.
+    fn store(self, ctx: &Context) {
+        ctx.set("trace_id", hex(&self.trace_id));
+        ctx.set("span_id", hex(&self.span_id));
+        ctx.attach(self.info);
+    }
 }
 
 /// Opens the request's span, named and fielded after OpenTelemetry's HTTP server
@@ -245,9 +268,22 @@ where
         let (mut parts, body) = request.into_parts();
         let ctx = Context::new();
         let id = self.request_id(&mut parts, &ctx);
-        if self.config.trace_context {
-            trace_context(&parts.headers, &ctx);
-        }
+        let trace = self
+            .config
+            .trace_context
+            .then(|| RequestTrace::read(&parts.headers));
+        // Asked once, for the span and the access line.
+        let route = if self.config.span || self.config.access_line {
+            self.http_route.http_route(&parts)
+        } else {
+            None
+        };
+        // Made inside the context, so that the span carries it wherever it is entered.
+        let span = if self.config.span {
+            ctx.in_scope(|| request_span(&parts, route.as_deref()))
+        } else {
+            Span::none()
+        };
         let pending = self.config.access_line.then(|| Pending {
             on_access: self.on_access.clone(),
             ctx: ctx.clone(),
@@ -260,17 +296,18 @@ where
                 .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
                 .collect(),
             start,
+            route,
         });
         let response_header = id
             .filter(|_| self.config.response_header)
             .map(|id| (self.config.header.clone(), id.to_header_value()));
-        // Made inside the context, so that the span carries it wherever it is entered.
-        let span = if self.config.span {
-            let route = self.http_route.http_route(&parts);
-            ctx.in_scope(|| request_span(&parts, route.as_deref()))
-        } else {
-            Span::none()
-        };
+        // Stored once the span has given its ids, if it is an OpenTelemetry span: no user code
+        // runs in the context before this, so every line of the request carries the same ids.
+        if let Some(trace) = trace {
+            #[cfg(feature = "opentelemetry")]
+            let trace = super::server_span::adopt(&span, trace);
+            trace.store(&ctx);
+        }
         let request = Request::from_parts(parts, body);
         // Some services do work in `call` itself, not only in the future.
         let inner = span.in_scope(|| ctx.in_scope(|| self.inner.call(request)));

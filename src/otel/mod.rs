@@ -42,6 +42,13 @@
 //! The sampled flag travels with the ids ([`SpanIds::is_sampled`]); the default schema has no
 //! key for it, so it is not written.
 //!
+//! # The HTTP middleware
+//!
+//! With the `http` feature too, the request span of `http::RequestContextLayer` is the
+//! OpenTelemetry server span, parented on the request's `traceparent`, and the request's
+//! context takes its ids: lines outside any OpenTelemetry span, `sql::tag` and outgoing calls
+//! carry them as well (see "With OpenTelemetry" in the `http` module docs).
+//!
 //! # Other versions and other tracing systems
 //!
 //! [`JsonLayer::lookup_span_ids`] takes any [`LookupSpanIds`], such as a closure that reads the
