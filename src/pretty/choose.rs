@@ -35,9 +35,10 @@ const KNOWN: &str = "json, ecs, otel, gcp, datadog, pretty";
 /// use tracing_ambient::{JsonLayer, LogFormat, PrettyLayer};
 /// use tracing_subscriber::prelude::*;
 ///
-/// let (json, pretty) = match LogFormat::from_env() {
-///     LogFormat::Pretty { ansi } => (None, Some(PrettyLayer::stdout().with_ansi(ansi))),
-///     _ => (Some(JsonLayer::stdout()), None),
+/// let format = LogFormat::from_env();
+/// let (json, pretty) = match format.schema() {
+///     Some(schema) => (Some(JsonLayer::stdout().schema(schema)), None),
+///     None => (None, Some(PrettyLayer::stdout().with_ansi(format.ansi()))),
 /// };
 /// tracing_subscriber::registry().with(json).with(pretty).init();
 /// ```
