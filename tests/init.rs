@@ -6,7 +6,9 @@ mod common;
 #[cfg(feature = "http")]
 mod http_support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
+#[cfg(feature = "http")]
+use std::process::Stdio;
 
 use serde_json::json;
 use tracing_ambient::Context;
@@ -356,19 +358,24 @@ fn run_child_output(name: &str, env: &[(&str, &str)]) -> (String, String) {
 
 // === LOG_FORMAT ===
 
+#[cfg(feature = "http")]
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+#[cfg(feature = "http")]
 const SPAN: &str = "00f067aa0ba902b7";
 
+#[cfg(feature = "http")]
 /// An error with a cause.
 #[derive(Debug)]
 struct Failed(&'static str, Option<&'static Failed>);
 
+#[cfg(feature = "http")]
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0)
     }
 }
 
+#[cfg(feature = "http")]
 impl std::error::Error for Failed {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.1.map(|cause| cause as _)
@@ -614,6 +621,7 @@ fn an_unknown_log_format_says_so_and_writes_json() {
 
 // === LOG_FORMAT=pretty ===
 
+#[cfg(feature = "http")]
 /// A human-readable line of `init`, colours removed: time, level, message and the rest.
 #[derive(Debug)]
 struct PrettyLine {
@@ -622,6 +630,7 @@ struct PrettyLine {
     coloured: bool,
 }
 
+#[cfg(feature = "http")]
 /// The child's human-readable lines: those that hold a time of day, taken from it (the test
 /// harness's `test child_format ... ` precedes the first on its line). Each is checked for
 /// the documented `HH:MM:SS.mmm LEVEL` start.
@@ -661,6 +670,7 @@ fn pretty_lines(stdout: &str) -> Vec<PrettyLine> {
     lines
 }
 
+#[cfg(feature = "http")]
 /// The text of a line without its SGR escape sequences.
 fn strip_ansi(line: &str) -> String {
     let mut out = String::new();
@@ -675,6 +685,7 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+#[cfg(feature = "http")]
 /// Checks `child_format`'s three lines as human-readable lines.
 fn check_pretty(lines: &[PrettyLine], coloured: bool) {
     assert_eq!(lines.len(), 3, "{lines:#?}");
@@ -709,6 +720,7 @@ fn log_format_pretty_through_a_pipe_writes_plain_human_readable_lines() {
     check_pretty(&pretty_lines(&stdout), false);
 }
 
+#[cfg(feature = "http")]
 /// Runs `child_format` under a pseudo-terminal made by `script`, with `env`; returns what the
 /// terminal showed, `\r\n` made `\n`. Fails after 60 seconds.
 fn run_child_in_terminal(env: &[(&str, &str)]) -> String {
@@ -771,7 +783,7 @@ fn on_a_terminal_init_writes_coloured_human_readable_lines() {
 
 #[cfg(feature = "http")]
 #[test]
-fn on_a_terminal_a_named_json_format_writes_json() {
+fn on_a_terminal_a_json_format_or_an_unknown_one_writes_json() {
     let text = run_child_in_terminal(&[("LOG_FORMAT", "ecs")]);
     assert!(
         !text.contains('\x1b'),
@@ -782,4 +794,15 @@ fn on_a_terminal_a_named_json_format_writes_json() {
     for line in &lines {
         assert_eq!(line.keys()[..3], ["@timestamp", "log.level", "message"]);
     }
+    // A value that names no format gives JSON on a terminal too, and says so (stderr goes
+    // to the terminal as well).
+    let text = run_child_in_terminal(&[("LOG_FORMAT", "yaml")]);
+    assert!(text.contains("LOG_FORMAT=\"yaml\" is not one of"), "{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "JSON lines are never coloured: {text}"
+    );
+    let lines = log_lines(&text);
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines[0].keys()[..3], ["timestamp", "level", "message"]);
 }
