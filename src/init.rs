@@ -1,6 +1,6 @@
-//! The one-call setup: `RUST_LOG` filter, [`JsonLayer`] on the non-blocking stdout writer, the
-//! `log` crate bridge and a panic hook, installed as the global subscriber; and the [`Guard`]
-//! that flushes on drop.
+//! The one-call setup: `RUST_LOG` filter, [`JsonLayer`] on the non-blocking stdout writer (or
+//! [`PrettyLayer`] as `LOG_FORMAT` says), the `log` crate bridge and a panic hook, installed as
+//! the global subscriber; and the [`Guard`] that flushes on drop.
 
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
@@ -14,15 +14,38 @@ use tracing_log::AsLog;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::Registry;
 
-use crate::{JsonLayer, KeepSpans, NonBlocking, NonBlockingBuilder, WriterGuard};
+use crate::schema::set_process_schema;
+use crate::{
+    JsonLayer, KeepSpans, LogFormat, NonBlocking, NonBlockingBuilder, PrettyLayer, Schema,
+    WriterGuard,
+};
 
 /// How long dropping a [`Guard`] waits for a writer of the user's own to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout
-/// through the [non-blocking writer](crate::non_blocking), the `log` crate bridge and a panic
-/// hook (see [`install_panic_hook`]).
+/// through the [non-blocking writer](crate::non_blocking) in the schema `LOG_FORMAT` names
+/// (or human-readable lines), the `log` crate bridge and a panic hook (see
+/// [`install_panic_hook`]).
+///
+/// # `LOG_FORMAT`
+///
+/// | `LOG_FORMAT` | lines |
+/// | --- | --- |
+/// | `json` | JSON, [`Schema::DEFAULT`] |
+/// | `ecs` | JSON, [`Schema::ecs`] |
+/// | `otel` | JSON, [`Schema::otel`] |
+/// | `gcp` | JSON, [`Schema::gcp`] with the project of `GOOGLE_CLOUD_PROJECT` |
+/// | `datadog` | JSON, [`Schema::datadog`] (`dd.service`, `dd.env`, `dd.version` from `DD_SERVICE`, `DD_ENV`, `DD_VERSION`) |
+/// | `pretty` | human-readable ([`PrettyLayer`]), coloured on a terminal unless `NO_COLOR` is set |
+/// | unset or empty | `pretty` when stdout is a terminal, `json` otherwise |
+/// | anything else | `json`, and a message on stderr |
+///
+/// The rules are [`LogFormat::from_env`]'s. The access line of the HTTP middleware
+/// (`http::DefaultOnAccess`, feature `http`) takes the keys of the schema chosen here, so its
+/// keys are those of the other lines without configuring it.
 ///
 /// # Output
 ///
@@ -33,6 +56,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// the panic hook flushes it before the previous hook runs, and on Unix an exit handler
 /// flushes it on `std::process::exit`. For other settings (blocking mode, queue size), build
 /// the writer with [`NonBlockingBuilder`] and pass the layer to [`try_init_with`].
+///
+/// Human-readable lines are written to stdout directly, a line per write: they are for a
+/// developer's terminal, which does not stall.
 ///
 /// # Filtering
 ///
@@ -75,11 +101,21 @@ pub fn init() -> Guard {
 /// assert!(tracing_ambient::try_init().is_err());
 /// ```
 pub fn try_init() -> Result<Guard, InitError> {
-    try_init_with(JsonLayer::stdout())
+    let format = LogFormat::from_env();
+    match format.schema() {
+        Some(schema) => try_init_with(JsonLayer::stdout().schema(schema)),
+        None => {
+            let layer = PrettyLayer::stdout().with_ansi(format.ansi());
+            let stdout: fn() -> io::Stdout = io::stdout;
+            install(layer, Guard::for_writer(&stdout), None)
+        }
+    }
 }
 
 /// Installs the global subscriber as [`init`] does, with a layer configured by hand (static
-/// fields such as the service name, another writer, another schema).
+/// fields such as the service name, another writer, another schema). `LOG_FORMAT` is not
+/// read: the layer says what to write. Its schema is the one `http::DefaultOnAccess` takes
+/// (see [`init`]).
 ///
 /// A layer on [`JsonLayer::stdout`] (the default) writes through the non-blocking writer, as
 /// [`init`] does, with the layer's schema for its reports and the layer's
@@ -115,15 +151,19 @@ where
             .error_counter(layer.error_counter())
             .try_finish(io::stdout())
             .map_err(|err| InitError(Kind::Writer(err)))?;
-        return install(layer.with_writer(writer), Guard::queue(guard));
+        let schema = layer.key_schema();
+        return install(layer.with_writer(writer), Guard::queue(guard), Some(schema));
     }
     let guard = Guard::for_writer(layer.make_writer());
-    install(layer, guard)
+    let schema = layer.key_schema();
+    install(layer, guard, Some(schema))
 }
 
-fn install<W>(layer: JsonLayer<W>, mut guard: Guard) -> Result<Guard, InitError>
+/// Installs `layer` under the filter, then the panic hook and the `log` bridge; records
+/// `schema` for the access line once the subscriber is in place.
+fn install<L>(layer: L, mut guard: Guard, schema: Option<Schema>) -> Result<Guard, InitError>
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    L: Layer<Registry> + Send + Sync + 'static,
 {
     let filter = env_filter(&std::env::var("RUST_LOG").unwrap_or_default());
     // `log` records above every level the filter can enable are not even converted.
@@ -139,6 +179,9 @@ where
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         guard.flush = None;
         return Err(InitError(Kind::Subscriber));
+    }
+    if let Some(schema) = schema {
+        set_process_schema(schema);
     }
     install_panic_hook();
     tracing_log::LogTracer::builder()

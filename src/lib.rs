@@ -80,5 +80,5 @@ pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
 pub use pretty::{LogFormat, PrettyLayer};
-pub use schema::{KeyCase, Schema};
+pub use schema::{DurationFormat, ErrorKeys, IdFormat, KeyCase, Schema};
 pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};

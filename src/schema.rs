@@ -1,13 +1,23 @@
-//! Output key names. The writer asks the schema for every key it writes, so a preset such as
-//! Elastic Common Schema or OpenTelemetry-style names changes the keys without touching the
-//! writer.
+//! Output key names and values. The writer asks the schema for every key it writes, so a
+//! preset ([`Schema::ecs`], [`Schema::otel`], [`Schema::gcp`], [`Schema::datadog`]) changes
+//! the keys, the level values and the form of the trace ids without touching the writer.
+
+mod presets;
+mod values;
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
-/// The key names of a JSON line.
+#[cfg_attr(not(feature = "http"), allow(unused_imports))]
+pub(crate) use values::SecondsString;
+pub use values::{DurationFormat, ErrorKeys, IdFormat};
+
+/// The key names and value forms of a JSON line.
 ///
-/// A `Schema` is a plain `Copy` value of `&'static str` names. Start from a preset and change
-/// what you need with the `with_*` setters.
+/// A `Schema` is a plain `Copy` value of `&'static str` names. Start from [`Schema::DEFAULT`]
+/// or a preset ([`Schema::ecs`], [`Schema::otel`], [`Schema::gcp`], [`Schema::datadog`]) and
+/// change what you need with the `with_*` setters: every key the crate writes has one, so any
+/// other convention can be written by hand.
 ///
 /// # Examples
 ///
@@ -28,12 +38,33 @@ pub struct Schema {
     pub(crate) user_id: &'static str,
     pub(crate) trace_id: &'static str,
     pub(crate) span_id: &'static str,
+    // The request's own span id (the context's) beside the innermost span's: ECS's
+    // `transaction.id`.
+    pub(crate) transaction_id: Option<&'static str>,
+    // The W3C trace flags as two hex digits, and the sampled flag as a boolean.
+    pub(crate) trace_flags: Option<&'static str>,
+    pub(crate) trace_sampled: Option<&'static str>,
+    pub(crate) trace_id_format: IdFormat,
+    pub(crate) span_id_format: IdFormat,
     pub(crate) target: &'static str,
     pub(crate) file: &'static str,
     pub(crate) line: &'static str,
     pub(crate) thread_name: &'static str,
     pub(crate) span_name: &'static str,
     pub(crate) truncated: &'static str,
+    // Writes file and line inside one object under this key (Google Cloud's
+    // `logging.googleapis.com/sourceLocation`).
+    pub(crate) source_location: Option<&'static str>,
+    // TRACE, DEBUG, INFO, WARN, ERROR.
+    pub(crate) level_values: [&'static str; 5],
+    pub(crate) level_number: Option<&'static str>,
+    pub(crate) level_numbers: [u8; 5],
+    // Where an event field named like `ErrorKeys::field` goes.
+    pub(crate) error: Option<ErrorKeys>,
+    // Fields written on every line (`ecs.version`), and fields taken from the environment
+    // when the layer is built (`dd.service` from `DD_SERVICE`).
+    pub(crate) fixed_fields: &'static [(&'static str, &'static str)],
+    pub(crate) env_fields: &'static [(&'static str, &'static str)],
     pub(crate) extra_keys: KeyCase,
     // The access line's keys: see "Access line keys" below.
     pub(crate) access: AccessKeys,
@@ -52,6 +83,10 @@ pub(crate) struct AccessKeys {
     pub(crate) error: &'static str,
     // The route template, when the middleware's `HttpRoute` hook names it (issue 11 §6).
     pub(crate) route: &'static str,
+    pub(crate) latency_format: DurationFormat,
+    // Method, path, status, latency and size go inside one object under this key (Google
+    // Cloud's `httpRequest`).
+    pub(crate) object: Option<&'static str>,
 }
 
 /// How the names of extra context keys (those given to [`set`](crate::set) and
@@ -76,8 +111,10 @@ pub enum KeyCase {
 }
 
 impl Schema {
-    /// The default schema: `timestamp`, `level`, `message`, `requestId`, `userId`, `traceId`,
-    /// `spanId`, `target`, extra keys in camel case.
+    /// The default schema: `timestamp`, `level` (`trace` … `error`), `message`, `requestId`,
+    /// `userId`, `traceId`, `spanId` (lowercase hex), `target`, and when switched on `file`,
+    /// `line`, `threadName` and `span`; extra keys in camel case; an error field `error` as
+    /// its message with its causes under `errorSources`.
     ///
     /// ```json
     /// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"9f1c","userId":42,"target":"shop::orders","order_id":42}
@@ -90,12 +127,24 @@ impl Schema {
         user_id: "userId",
         trace_id: "traceId",
         span_id: "spanId",
+        transaction_id: None,
+        trace_flags: None,
+        trace_sampled: None,
+        trace_id_format: IdFormat::Hex,
+        span_id_format: IdFormat::Hex,
         target: "target",
         file: "file",
         line: "line",
         thread_name: "threadName",
         span_name: "span",
         truncated: "truncated",
+        source_location: None,
+        level_values: ["trace", "debug", "info", "warn", "error"],
+        level_number: None,
+        level_numbers: [1, 5, 9, 13, 17],
+        error: None,
+        fixed_fields: &[],
+        env_fields: &[],
         extra_keys: KeyCase::Camel,
         access: AccessKeys::DEFAULT,
     };
@@ -216,6 +265,130 @@ impl Schema {
         }
     }
 
+    /// Sets the key of the source file, written with
+    /// [`JsonLayer::with_file`](crate::JsonLayer::with_file). Defaults to `file`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_file_key("log.origin.file.name");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_file_key(self, key: &'static str) -> Self {
+        Self { file: key, ..self }
+    }
+
+    /// Sets the key of the source line, written with
+    /// [`JsonLayer::with_line_number`](crate::JsonLayer::with_line_number). Defaults to
+    /// `line`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_line_key("log.origin.file.line");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_line_key(self, key: &'static str) -> Self {
+        Self { line: key, ..self }
+    }
+
+    /// Sets the key under which the source file and line are written together, as one
+    /// object `{"<file key>":…,"<line key>":…}` (Google Cloud's
+    /// `logging.googleapis.com/sourceLocation`); `None` writes them as two keys of the line.
+    /// Defaults to `None`.
+    ///
+    /// ```
+    /// use tracing_ambient::Schema;
+    ///
+    /// let schema = Schema::DEFAULT.with_source_location_key(Some("source"));
+    /// // {"timestamp":…,"source":{"file":"src/main.rs","line":12},…}
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_source_location_key(self, key: Option<&'static str>) -> Self {
+        Self {
+            source_location: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the name of the thread that logged, written with
+    /// [`JsonLayer::with_thread_names`](crate::JsonLayer::with_thread_names). Defaults to
+    /// `threadName`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_thread_name_key("process.thread.name");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_thread_name_key(self, key: &'static str) -> Self {
+        Self {
+            thread_name: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the name of the event's span, written with
+    /// [`JsonLayer::with_span_name`](crate::JsonLayer::with_span_name). Defaults to `span`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_span_name_key("span.name");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_span_name_key(self, key: &'static str) -> Self {
+        Self {
+            span_name: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the request's own span id, written beside the span id. Inside an
+    /// OpenTelemetry span the span id is the innermost span's
+    /// ([`otel`](crate::otel)) and this key keeps the request's: Elastic's
+    /// `transaction.id`. Written when the context has a span id; `None` writes nothing.
+    /// Defaults to `None`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_transaction_id_key(Some("transaction.id"));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_transaction_id_key(self, key: Option<&'static str>) -> Self {
+        Self {
+            transaction_id: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the W3C trace flags, written as two lowercase hex digits (`"01"`
+    /// sampled, `"00"` not) on every line with a trace id: OpenTelemetry's `trace_flags`.
+    /// `None` writes nothing. Defaults to `None`.
+    ///
+    /// The flag is the innermost OpenTelemetry span's when there is one
+    /// ([`SpanIds::is_sampled`](crate::otel::SpanIds::is_sampled)), else the one the
+    /// request's `traceparent` came with (sampled for a trace the request started, and for a
+    /// context opened by hand).
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_trace_flags_key(Some("trace_flags"));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_trace_flags_key(self, key: Option<&'static str>) -> Self {
+        Self {
+            trace_flags: key,
+            ..self
+        }
+    }
+
+    /// Sets the key of the sampled flag written as a boolean on every line with a trace id
+    /// (Google Cloud's `logging.googleapis.com/trace_sampled`), from the same source as
+    /// [`with_trace_flags_key`](Self::with_trace_flags_key). `None` writes nothing. Defaults
+    /// to `None`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_trace_sampled_key(Some("sampled"));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_trace_sampled_key(self, key: Option<&'static str>) -> Self {
+        Self {
+            trace_sampled: key,
+            ..self
+        }
+    }
+
     /// Sets how extra context keys are written. Defaults to [`KeyCase::Camel`].
     ///
     /// ```
@@ -246,7 +419,14 @@ impl AccessKeys {
         outcome: "outcome",
         error: "error",
         route: "route",
+        latency_format: DurationFormat::Milliseconds,
+        object: None,
     };
+
+    /// The keys that go inside [`AccessKeys::object`], when there is one.
+    pub(crate) const fn members(&self) -> [&'static str; 5] {
+        [self.method, self.path, self.status, self.latency, self.size]
+    }
 
     /// The keys in the order the access line writes them.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
@@ -267,9 +447,11 @@ impl AccessKeys {
 /// # Access line keys
 ///
 /// The keys of the HTTP middleware's access line (`http::DefaultOnAccess`, feature `http`),
-/// which takes them from the schema it is given. Whatever the names, each keeps one JSON type
-/// on every line: the method, path, query, outcome and error are strings, the status, latency
-/// and size numbers; the query, status, size and error are absent when there is none.
+/// which takes them from the schema it is given (under [`init`](crate::init), the schema of
+/// the layer `init` installed). Whatever the names, each keeps one JSON type on every line:
+/// the method, path, query, outcome and error are strings, the status and size numbers, the
+/// latency a number or a string as [`DurationFormat`] says; the query, status, size and
+/// error are absent when there is none.
 ///
 /// ```json
 /// {"timestamp":"2026-11-24T14:02:12.125001Z","level":"info","message":"request completed","requestId":"9f1c","target":"access","method":"GET","path":"/orders/42","status":200,"latencyMs":2.871,"size":2,"outcome":"completed"}
@@ -334,8 +516,9 @@ impl Schema {
         Self { access, ..self }
     }
 
-    /// Sets the access line's key of the latency, in milliseconds to the microsecond.
-    /// Defaults to `latencyMs`.
+    /// Sets the access line's key of the latency, written in the form
+    /// [`with_access_latency_format`](Self::with_access_latency_format) sets (milliseconds
+    /// by default). Defaults to `latencyMs`.
     ///
     /// ```
     /// let schema = tracing_ambient::Schema::DEFAULT.with_access_latency_key("latency_ms");
@@ -393,6 +576,47 @@ impl Schema {
         };
         Self { access, ..self }
     }
+
+    /// Sets the form of the access line's latency. Defaults to
+    /// [`DurationFormat::Milliseconds`].
+    ///
+    /// ```
+    /// use tracing_ambient::{DurationFormat, Schema};
+    ///
+    /// let schema = Schema::DEFAULT
+    ///     .with_access_latency_key("event.duration")
+    ///     .with_access_latency_format(DurationFormat::Nanoseconds);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_latency_format(self, format: DurationFormat) -> Self {
+        let access = AccessKeys {
+            latency_format: format,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the key of an object that holds the access line's method, path, status, latency
+    /// and size under their own keys, as Google Cloud's `httpRequest` does; the query,
+    /// outcome and error stay keys of the line. `None` writes every key on the line.
+    /// Defaults to `None`.
+    ///
+    /// The layer nests the fields of the access line it recognises (the events of
+    /// `http::DefaultOnAccess`) whose names are this schema's access keys, so give the
+    /// middleware the same schema (as [`init`](crate::init) does).
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_object_key(Some("request"));
+    /// // {…,"request":{"method":"GET","path":"/orders/42","status":200,"latencyMs":1.234,"size":2}}
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_object_key(self, key: Option<&'static str>) -> Self {
+        let access = AccessKeys {
+            object: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
 }
 
 // The access line's route key (issue 11 §6), apart from the other access keys.
@@ -418,6 +642,27 @@ impl Default for Schema {
     fn default() -> Self {
         Self::DEFAULT
     }
+}
+
+/// The target of the access line (`http::DefaultOnAccess`).
+pub(crate) const ACCESS_TARGET: &str = "access";
+/// The name of the access line's callsites, which a layer checks with the target to tell the
+/// access line from other events (the `tracing` macros name theirs `event <file>:<line>`).
+pub(crate) const ACCESS_NAME: &str = "access line";
+
+/// The schema `init` installed, which `http::DefaultOnAccess` takes when given none.
+static PROCESS_SCHEMA: OnceLock<Schema> = OnceLock::new();
+
+/// Records the schema of the layer `init` installs; the first call wins, as `init` installs
+/// one global subscriber.
+pub(crate) fn set_process_schema(schema: Schema) {
+    let _ = PROCESS_SCHEMA.set(schema);
+}
+
+/// The schema `init` installed, if it was called.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn process_schema() -> Option<&'static Schema> {
+    PROCESS_SCHEMA.get()
 }
 
 /// Returns `key` in snake case: `tenantId` → `tenant_id`, `HTTPStatus` → `http_status`.

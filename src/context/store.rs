@@ -169,6 +169,12 @@ impl Entries {
             .cloned()
     }
 
+    /// Returns the value of type `T` kept with [`Context::attach`], borrowed: the event path
+    /// reads it without cloning.
+    pub(crate) fn attachment_ref<T: Any>(&self) -> Option<&T> {
+        self.attachments.iter().find_map(|a| a.downcast_ref::<T>())
+    }
+
     fn get(&self, key: &str) -> Option<&Value> {
         let snake = to_snake_case(key);
         match Known::from_snake(&snake) {

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Metadata};
@@ -19,10 +20,10 @@ use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::Event;
 
-use crate::schema::AccessKeys;
+use crate::schema::{AccessKeys, DurationFormat, Schema, SecondsString, ACCESS_NAME};
 
 /// The target of the access line.
-pub(crate) const TARGET: &str = "access";
+pub(crate) const TARGET: &str = crate::schema::ACCESS_TARGET;
 
 /// The number of fields: the message, then [`AccessKeys::names`], then the route.
 const FIELDS: usize = 10;
@@ -67,6 +68,7 @@ pub(crate) struct AccessCallsites {
     // `DefaultOnAccess`'s levels per status class may name any level.
     trace: &'static AccessCallsite,
     debug: &'static AccessCallsite,
+    latency_format: DurationFormat,
 }
 
 /// The values of one access line, in the order of [`AccessKeys::names`]; `None` leaves the
@@ -77,7 +79,7 @@ pub(crate) struct AccessValues<'a> {
     pub(crate) path: &'a str,
     pub(crate) query: Option<&'a str>,
     pub(crate) status: Option<u64>,
-    pub(crate) latency_ms: f64,
+    pub(crate) latency: Duration,
     pub(crate) size: Option<u64>,
     pub(crate) outcome: &'a str,
     pub(crate) error: Option<&'a str>,
@@ -104,9 +106,22 @@ impl AccessCallsites {
             error: make(Level::ERROR, names),
             trace: make(Level::TRACE, names),
             debug: make(Level::DEBUG, names),
+            latency_format: keys.latency_format,
         };
         made.push((keys, callsites));
         callsites
+    }
+
+    /// Returns the callsites of the schema [`init`](crate::init) installed, or of
+    /// [`Schema::DEFAULT`] when it was not called: what `DefaultOnAccess` writes when given no
+    /// schema. Two loads once made, so it is cheap enough for every request.
+    pub(crate) fn for_process() -> Self {
+        static INIT: OnceLock<AccessCallsites> = OnceLock::new();
+        static DEFAULT: OnceLock<AccessCallsites> = OnceLock::new();
+        match crate::schema::process_schema() {
+            Some(schema) => *INIT.get_or_init(|| Self::for_keys(schema.access)),
+            None => *DEFAULT.get_or_init(|| Self::for_keys(Schema::DEFAULT.access)),
+        }
     }
 
     /// Writes the access line at `level`, if anything wants it.
@@ -148,13 +163,35 @@ impl AccessCallsites {
             next(),
         );
         let f9 = next();
+        // The latency in the schema's form; each form is made on the stack.
+        let d = values.latency;
+        let (ms, secs, nanos, text);
+        let latency: &dyn Value = match self.latency_format {
+            DurationFormat::Seconds => {
+                secs = d.as_secs_f64();
+                &secs
+            }
+            DurationFormat::Nanoseconds => {
+                nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                &nanos
+            }
+            DurationFormat::SecondsString => {
+                text = tracing::field::display(SecondsString(d));
+                &text
+            }
+            // Microseconds, as the timestamp has them.
+            _ => {
+                ms = (d.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+                &ms
+            }
+        };
         let value_set: [(&_, Option<&dyn Value>); FIELDS] = [
             (&f0, Some(&values.message)),
             (&f1, Some(&values.method)),
             (&f2, Some(&values.path)),
             (&f3, values.query.as_ref().map(|v| v as &dyn Value)),
             (&f4, values.status.as_ref().map(|v| v as &dyn Value)),
-            (&f5, Some(&values.latency_ms)),
+            (&f5, Some(latency)),
             (&f6, values.size.as_ref().map(|v| v as &dyn Value)),
             (&f7, Some(&values.outcome)),
             (&f8, values.error.as_ref().map(|v| v as &dyn Value)),
@@ -171,7 +208,7 @@ fn make(level: Level, names: &'static [&'static str]) -> &'static AccessCallsite
         interest: AtomicU8::new(u8::MAX),
     }));
     let meta = Metadata::new(
-        "access line",
+        ACCESS_NAME,
         TARGET,
         level,
         Some(file!()),
@@ -211,7 +248,7 @@ mod tests {
             path: "/",
             query: None,
             status: Some(200),
-            latency_ms: 1.5,
+            latency: Duration::from_micros(1500),
             size: None,
             outcome: "completed",
             error: None,

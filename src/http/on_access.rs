@@ -138,14 +138,16 @@ where
 pub struct DefaultOnAccess {
     with_query: bool,
     headers: Arc<[HeaderName]>,
-    callsites: AccessCallsites,
+    // `None` follows the schema `init` installed (see `schema`).
+    callsites: Option<AccessCallsites>,
     // Options of issue 11 §6: see "Skipped paths" and "Level".
     skip: Arc<[SkipPath]>,
     levels: Levels,
 }
 
 impl DefaultOnAccess {
-    /// Returns the default access line, with the keys of [`Schema::DEFAULT`].
+    /// Returns the default access line, with the keys of the schema [`init`](crate::init)
+    /// installed (see [`schema`](Self::schema)).
     ///
     /// ```
     /// let on_access = tracing_ambient::http::DefaultOnAccess::new();
@@ -155,15 +157,20 @@ impl DefaultOnAccess {
         DefaultOnAccess {
             with_query: false,
             headers: Arc::from([]),
-            callsites: AccessCallsites::for_keys(Schema::DEFAULT.access),
+            callsites: None,
             skip: Arc::from([]),
             levels: Levels::DEFAULT,
         }
     }
 
     /// Sets the schema whose access line keys are written (see the schema's "Access line
-    /// keys"): give it the schema of the [`JsonLayer`](crate::JsonLayer). Defaults to
-    /// [`Schema::DEFAULT`].
+    /// keys"): give it the schema of the [`JsonLayer`](crate::JsonLayer).
+    ///
+    /// Defaults to the schema of the layer that [`init`](crate::init) (or
+    /// [`try_init_with`](crate::try_init_with)) installed, `LOG_FORMAT`'s preset included,
+    /// as it is when the request ends: so under `init` the access line has the keys of the
+    /// other lines without this call. Without `init` (a subscriber composed by hand), or
+    /// before it is called, [`Schema::DEFAULT`].
     ///
     /// ```
     /// use tracing_ambient::http::{DefaultOnAccess, RequestContextLayer};
@@ -176,7 +183,7 @@ impl DefaultOnAccess {
     /// ```
     pub fn schema(self, schema: Schema) -> Self {
         DefaultOnAccess {
-            callsites: AccessCallsites::for_keys(schema.access),
+            callsites: Some(AccessCallsites::for_keys(schema.access)),
             ..self
         }
     }
@@ -424,8 +431,6 @@ impl DefaultOnAccess {
         let path = a.uri.path();
         let query = if self.with_query { a.uri.query() } else { None };
         let status = a.status.map(|s| s.as_u16());
-        // Microseconds, as the timestamp has them.
-        let latency_ms = (a.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let size = a.size;
         let outcome = a.outcome.as_str();
         let error = a.error;
@@ -442,14 +447,14 @@ impl DefaultOnAccess {
             path,
             query,
             status: status.map(u64::from),
-            latency_ms,
+            latency: a.latency,
             size,
             outcome,
             error,
             route,
         };
-        self.callsites
-            .emit(self.levels.level(a.status, a.outcome), &values);
+        let callsites = self.callsites.unwrap_or_else(AccessCallsites::for_process);
+        callsites.emit(self.levels.level(a.status, a.outcome), &values);
     }
 }
 

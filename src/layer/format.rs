@@ -9,12 +9,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
+use super::ids::{Id, IdForm};
 use super::line::{bloom_bit, for_each_dotted_prefix, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
 use crate::json::{self, hash_key, Key};
 use crate::otel::SpanIds;
-use crate::schema::KeyCase;
+use crate::schema::{KeyCase, ACCESS_NAME, ACCESS_TARGET};
 
 /// The prefix of a context key that loses to a core key.
 const CONTEXT_RENAME: &str = "context.";
@@ -164,7 +165,16 @@ impl<'a> LineWriter<'a> {
         self.line.write_timestamp(now);
         self.line.bytes.push(b',');
         self.line.bytes.extend_from_slice(keys.level.fragment());
-        self.line.bytes.extend_from_slice(level_json(level));
+        let index = level_index(level);
+        self.line
+            .bytes
+            .extend_from_slice(&self.prepared.levels[index]);
+        if let Some(number) = &keys.level_number {
+            self.line.bytes.push(b',');
+            self.line.bytes.extend_from_slice(number.fragment());
+            let numbers = self.prepared.settings.schema.level_numbers;
+            json::write_u64(&mut self.line.bytes, numbers[index].into());
+        }
         let mut visitor = MessageVisitor {
             out: &mut self.line.bytes,
             key: &keys.message,
@@ -182,22 +192,16 @@ impl<'a> LineWriter<'a> {
         let prepared = self.prepared;
         let schema = prepared.settings.schema;
         let span_ids = self.span_ids.take();
-        for known in Known::ALL {
-            if let (Known::TraceId | Known::SpanId, Some(ids)) = (known, span_ids) {
-                self.span_id(known, ids);
-                continue;
-            }
+        for (known, name) in [
+            (Known::RequestId, schema.request_id),
+            (Known::UserId, schema.user_id),
+        ] {
             if let Some(slot) = &entries.known[known as usize] {
-                let name = match known {
-                    Known::RequestId => schema.request_id,
-                    Known::UserId => schema.user_id,
-                    Known::TraceId => schema.trace_id,
-                    Known::SpanId => schema.span_id,
-                };
                 self.prepared_key(&prepared.known_keys[known as usize], name);
                 self.context_value(known.snake_name(), &slot.json);
             }
         }
+        self.ids(Some(entries), span_ids);
         for extra in &entries.extras {
             let (key, name) = match schema.extra_keys {
                 KeyCase::Camel => (&extra.camel_key, &*extra.camel),
@@ -208,18 +212,70 @@ impl<'a> LineWriter<'a> {
         }
     }
 
-    /// Writes the trace id (`known` is [`Known::TraceId`]) or the span id of `ids` under the
-    /// schema's key, as a context key.
-    fn span_id(&mut self, known: Known, ids: SpanIds) {
+    /// Writes the trace keys, as context keys: the trace id and span id (those of `span_ids`,
+    /// the innermost OpenTelemetry span's, when there are some, else the context's) in the
+    /// schema's forms, the trace flags and the sampled flag when the line has a trace id, and
+    /// the transaction id (the context's own span id).
+    fn ids(&mut self, entries: Option<&Entries>, span_ids: Option<SpanIds>) {
         let prepared = self.prepared;
         let schema = prepared.settings.schema;
-        let key = &prepared.known_keys[known as usize];
-        if known == Known::TraceId {
-            self.prepared_key(key, schema.trace_id);
-            self.context_value(known.snake_name(), &ids.trace_id_json());
+        let slot = |known: Known| {
+            entries
+                .and_then(|e| e.known[known as usize].as_ref())
+                .map(|slot| &*slot.json)
+        };
+        let (trace, span) = match span_ids {
+            Some(ids) => (Some(Id::Trace(ids)), Some(Id::Span(ids))),
+            None => (
+                slot(Known::TraceId).map(Id::Json),
+                slot(Known::SpanId).map(Id::Json),
+            ),
+        };
+        if let Some(id) = trace {
+            self.id(Known::TraceId, schema.trace_id, &prepared.trace_form, id);
+        }
+        if let Some(id) = span {
+            self.id(Known::SpanId, schema.span_id, &prepared.span_form, id);
+        }
+        if trace.is_some() {
+            let sampled = match span_ids {
+                Some(ids) => ids.is_sampled(),
+                None => entries.is_none_or(crate::trace_context::sampled_in),
+            };
+            if let (Some(key), Some(name)) = (&prepared.id_keys.flags, schema.trace_flags) {
+                self.prepared_key(key, name);
+                let flags: &[u8] = if sampled { b"\"01\"" } else { b"\"00\"" };
+                self.line.bytes.extend_from_slice(flags);
+            }
+            if let (Some(key), Some(name)) = (&prepared.id_keys.sampled, schema.trace_sampled) {
+                self.prepared_key(key, name);
+                json::write_bool(&mut self.line.bytes, sampled);
+            }
+        }
+        if let (Some(key), Some(name), Some(own)) = (
+            &prepared.id_keys.transaction,
+            schema.transaction_id,
+            slot(Known::SpanId),
+        ) {
+            self.prepared_key(key, name);
+            if prepared.redacts(Known::SpanId.snake_name()) {
+                self.line.bytes.extend_from_slice(REDACTED);
+            } else {
+                prepared
+                    .span_form
+                    .write(&mut self.line.bytes, Id::Json(own));
+            }
+        }
+    }
+
+    /// Writes the trace id or span id `id` under `name`, in `form`, as a context key.
+    fn id(&mut self, known: Known, name: &str, form: &IdForm, id: Id<'_>) {
+        let prepared = self.prepared;
+        self.prepared_key(&prepared.known_keys[known as usize], name);
+        if prepared.redacts(known.snake_name()) {
+            self.line.bytes.extend_from_slice(REDACTED);
         } else {
-            self.prepared_key(key, schema.span_id);
-            self.context_value(known.snake_name(), &ids.span_id_json());
+            form.write(&mut self.line.bytes, id);
         }
     }
 
@@ -239,8 +295,7 @@ impl<'a> LineWriter<'a> {
     pub(crate) fn layer_keys(&mut self, meta: &Metadata<'_>, span_name: Option<&str>) {
         // Span ids not written with a context (the line has none) go here, where it would be.
         if let Some(ids) = self.span_ids.take() {
-            self.span_id(Known::TraceId, ids);
-            self.span_id(Known::SpanId, ids);
+            self.ids(None, Some(ids));
         }
         let settings = self.prepared.settings;
         let keys = &self.prepared.keys;
@@ -254,11 +309,34 @@ impl<'a> LineWriter<'a> {
         if settings.target {
             json::write_str(key(out, &keys.target), meta.target());
         }
-        if let (true, Some(file)) = (settings.file, meta.file()) {
-            json::write_str(key(out, &keys.file), file);
-        }
-        if let (true, Some(line)) = (settings.line_number, meta.line()) {
-            json::write_u64(key(out, &keys.line), line.into());
+        let file = meta.file().filter(|_| settings.file);
+        let line = meta.line().filter(|_| settings.line_number);
+        match &keys.source_location {
+            None => {
+                if let Some(file) = file {
+                    json::write_str(key(out, &keys.file), file);
+                }
+                if let Some(line) = line {
+                    json::write_u64(key(out, &keys.line), line.into());
+                }
+            }
+            // File and line inside one object, whose keys cannot clash with the line's.
+            Some(object) if file.is_some() || line.is_some() => {
+                key(out, object).push(b'{');
+                if let Some(file) = file {
+                    out.extend_from_slice(keys.file.fragment());
+                    json::write_str(out, file);
+                }
+                if let Some(line) = line {
+                    if file.is_some() {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(keys.line.fragment());
+                    json::write_u64(out, line.into());
+                }
+                out.push(b'}');
+            }
+            Some(_) => {}
         }
         if settings.thread_name {
             if let Some(name) = std::thread::current().name() {
@@ -275,17 +353,53 @@ impl<'a> LineWriter<'a> {
     /// (`log.target`, `log.file`, …) are skipped: they are written as target, file and line.
     /// The field written as the message (`message_field`) is skipped; any other field named
     /// `message` is renamed like any field that collides.
+    ///
+    /// On the access line, with a schema that nests its keys in an object (Google Cloud's
+    /// `httpRequest`), the fields named like the schema's members go into that object, after
+    /// the others: a second pass over the fields, so nothing is buffered.
     pub(crate) fn fields(
         &mut self,
         event: &Event<'_>,
         from_log: bool,
         message_field: Option<usize>,
     ) {
+        let access = self.prepared.settings.schema.access;
+        let meta = event.metadata();
+        let object = access
+            .object
+            .filter(|_| meta.target() == ACCESS_TARGET && meta.name() == ACCESS_NAME);
+        let Some(object) = object else {
+            event.record(&mut FieldVisitor {
+                writer: self,
+                skip_log_fields: from_log,
+                message_field,
+                pass: Pass::All,
+            });
+            return;
+        };
+        let members = access.members();
         event.record(&mut FieldVisitor {
             writer: self,
             skip_log_fields: from_log,
             message_field,
+            pass: Pass::Outside(members),
         });
+        let mut inside = FieldVisitor {
+            writer: self,
+            skip_log_fields: from_log,
+            message_field,
+            pass: Pass::Inside(Nest {
+                object,
+                members,
+                opened: false,
+                written: [""; 5],
+                count: 0,
+            }),
+        };
+        event.record(&mut inside);
+        if let Pass::Inside(Nest { opened: true, .. }) = inside.pass {
+            self.line.bytes.push(b'}');
+        }
     }
 
     /// Closes the line, saying so under the schema's `truncated` key when the cap cut it.
@@ -390,13 +504,14 @@ impl<'a> LineWriter<'a> {
     }
 }
 
-fn level_json(level: &Level) -> &'static [u8] {
+/// The index of a level in a schema's level values: TRACE, DEBUG, INFO, WARN, ERROR.
+pub(crate) fn level_index(level: &Level) -> usize {
     match *level {
-        Level::TRACE => b"\"trace\"",
-        Level::DEBUG => b"\"debug\"",
-        Level::INFO => b"\"info\"",
-        Level::WARN => b"\"warn\"",
-        Level::ERROR => b"\"error\"",
+        Level::TRACE => 0,
+        Level::DEBUG => 1,
+        Level::INFO => 2,
+        Level::WARN => 3,
+        Level::ERROR => 4,
     }
 }
 
@@ -453,6 +568,28 @@ struct FieldVisitor<'w, 'a> {
     writer: &'w mut LineWriter<'a>,
     skip_log_fields: bool,
     message_field: Option<usize>,
+    pass: Pass,
+}
+
+/// Which fields a pass over the event writes.
+enum Pass {
+    /// All of them.
+    All,
+    /// All but the fields named like these (the members of the access line's object).
+    Outside([&'static str; 5]),
+    /// Only the members, inside the object.
+    Inside(Nest),
+}
+
+/// The access line's object being written.
+struct Nest {
+    object: &'static str,
+    members: [&'static str; 5],
+    opened: bool,
+    /// The names written inside so far: a schema that names two members alike gets the
+    /// second renamed, as on the line.
+    written: [&'static str; 5],
+    count: usize,
 }
 
 impl FieldVisitor<'_, '_> {
@@ -466,16 +603,141 @@ impl FieldVisitor<'_, '_> {
         {
             return false;
         }
+        let member = match &self.pass {
+            Pass::All => false,
+            Pass::Outside(members) | Pass::Inside(Nest { members, .. }) => members.contains(&name),
+        };
+        if member != matches!(self.pass, Pass::Inside(_)) {
+            return false;
+        }
         if self.writer.line.bytes.len() > self.writer.cap.field_budget {
             self.writer.cut = true;
             return false;
         }
-        self.writer.key(name, "", FIELD_RENAME);
+        if let Pass::Inside(nest) = &mut self.pass {
+            nest.key(self.writer, name);
+        } else {
+            // A schema with error keys writes the field of that name under the message key,
+            // whatever its value, so the key keeps one type.
+            let key = match self.writer.prepared.settings.schema.error {
+                Some(keys) if keys.field == name => keys.message,
+                _ => name,
+            };
+            self.writer.key(key, "", FIELD_RENAME);
+        }
         if self.writer.prepared.redacts(name) {
             self.writer.line.bytes.extend_from_slice(REDACTED);
             return false;
         }
         true
+    }
+
+    /// Writes the causes of an error as an array of strings under `<field>Sources`.
+    fn sources(&mut self, field: &Field, first: Result<&(dyn Error + 'static), ()>) {
+        let tail = match self.writer.prepared.settings.schema.extra_keys {
+            KeyCase::Camel => "Sources",
+            KeyCase::Snake => "_sources",
+        };
+        self.writer.key(field.name(), tail, FIELD_RENAME);
+        let (max_str, mut cut) = (self.writer.cap.max_str, false);
+        let out = &mut self.writer.line.bytes;
+        out.push(b'[');
+        let mut next = first;
+        // A cycle of sources would never end; causes past this depth are not written.
+        for depth in 0..MAX_SOURCES {
+            if depth > 0 {
+                out.push(b',');
+            }
+            let Ok(err) = next else {
+                json::write_str(out, PANICKED);
+                break;
+            };
+            let start = out.len();
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                json::write_fmt_str_capped(out, format_args!("{err}"), max_str)
+            }));
+            match written {
+                Ok(was_cut) => cut |= was_cut,
+                Err(_) => {
+                    out.truncate(start);
+                    json::write_str(out, PANICKED);
+                    break;
+                }
+            }
+            next = match catch_unwind(AssertUnwindSafe(|| err.source())) {
+                Ok(None) => break,
+                Ok(Some(cause)) => Ok(cause),
+                Err(_) => Err(()),
+            };
+        }
+        out.push(b']');
+        self.writer.cut |= cut;
+    }
+
+    /// Writes an error's message and causes as one string under `key`, one per line (see
+    /// [`ErrorKeys`](crate::ErrorKeys)).
+    fn stack_trace(&mut self, key: &str, value: &(dyn Error + 'static)) {
+        self.writer.key(key, "", FIELD_RENAME);
+        self.writer.user_fmt(format_args!("{}", Chain(value)));
+    }
+}
+
+impl Nest {
+    /// Writes `"name":` inside the object, opening it first.
+    fn key(&mut self, writer: &mut LineWriter<'_>, name: &'static str) {
+        if self.opened {
+            writer.line.bytes.push(b',');
+        } else {
+            writer.key(self.object, "", FIELD_RENAME);
+            writer.line.bytes.push(b'{');
+            self.opened = true;
+        }
+        let out = &mut writer.line.bytes;
+        out.push(b'"');
+        if self.written[..self.count].contains(&name) {
+            json::escape_into(out, FIELD_RENAME);
+        }
+        json::escape_into(out, name);
+        out.extend_from_slice(b"\":");
+        if let Some(slot) = self.written.get_mut(self.count) {
+            *slot = name;
+            self.count += 1;
+        }
+    }
+}
+
+/// An error's message and its causes, one per line after `caused by: `, at most
+/// [`MAX_SOURCES`] causes. A `Display` or `source()` that panics ends the text with a
+/// marker; what came before it is kept.
+struct Chain<'a>(&'a (dyn Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let piece = |f: &mut fmt::Formatter<'_>, err: &dyn Error| {
+            catch_unwind(AssertUnwindSafe(|| write!(f, "{err}")))
+        };
+        match piece(f, self.0) {
+            Ok(written) => written?,
+            Err(_) => return f.write_str(PANICKED),
+        }
+        let mut err = self.0;
+        for _ in 0..MAX_SOURCES {
+            let cause = match catch_unwind(AssertUnwindSafe(|| err.source())) {
+                Ok(None) => return Ok(()),
+                Ok(Some(cause)) => cause,
+                Err(_) => {
+                    f.write_str("\ncaused by: ")?;
+                    return f.write_str(PANICKED);
+                }
+            };
+            f.write_str("\ncaused by: ")?;
+            match piece(f, cause) {
+                Ok(written) => written?,
+                Err(_) => return f.write_str(PANICKED),
+            }
+            err = cause;
+        }
+        Ok(())
     }
 }
 
@@ -532,54 +794,25 @@ impl Visit for FieldVisitor<'_, '_> {
     /// nearest cause to the root under `<field>Sources` (`<field>_sources` with snake-case
     /// keys). Never `<field>.sources`: Elasticsearch would expand it into an object under
     /// `<field>` and reject the line. A `Display` or `source()` that panics ends the chain
-    /// with a marker; the message and the causes before it are kept.
+    /// with a marker; the message and the causes before it are kept. The field the schema's
+    /// [`ErrorKeys`](crate::ErrorKeys) name gets its chain as one string instead; inside the
+    /// access line's object, only the message is written.
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
         if !self.key(field) {
             return;
         }
         self.writer.user_fmt(format_args!("{value}"));
+        if matches!(self.pass, Pass::Inside(_)) {
+            return;
+        }
         let first = match catch_unwind(AssertUnwindSafe(|| value.source())) {
             Ok(None) => return,
             Ok(Some(first)) => Ok(first),
             Err(_) => Err(()),
         };
-        let tail = match self.writer.prepared.settings.schema.extra_keys {
-            KeyCase::Camel => "Sources",
-            KeyCase::Snake => "_sources",
-        };
-        self.writer.key(field.name(), tail, FIELD_RENAME);
-        let (max_str, mut cut) = (self.writer.cap.max_str, false);
-        let out = &mut self.writer.line.bytes;
-        out.push(b'[');
-        let mut next = first;
-        // A cycle of sources would never end; causes past this depth are not written.
-        for depth in 0..MAX_SOURCES {
-            if depth > 0 {
-                out.push(b',');
-            }
-            let Ok(err) = next else {
-                json::write_str(out, PANICKED);
-                break;
-            };
-            let start = out.len();
-            let written = catch_unwind(AssertUnwindSafe(|| {
-                json::write_fmt_str_capped(out, format_args!("{err}"), max_str)
-            }));
-            match written {
-                Ok(was_cut) => cut |= was_cut,
-                Err(_) => {
-                    out.truncate(start);
-                    json::write_str(out, PANICKED);
-                    break;
-                }
-            }
-            next = match catch_unwind(AssertUnwindSafe(|| err.source())) {
-                Ok(None) => break,
-                Ok(Some(cause)) => Ok(cause),
-                Err(_) => Err(()),
-            };
+        match self.writer.prepared.settings.schema.error {
+            Some(keys) if keys.field == field.name() => self.stack_trace(keys.stack_trace, value),
+            _ => self.sources(field, first),
         }
-        out.push(b']');
-        self.writer.cut |= cut;
     }
 }

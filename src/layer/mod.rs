@@ -3,6 +3,7 @@
 
 mod errors;
 mod format;
+mod ids;
 mod line;
 
 use std::cell::Cell;
@@ -23,6 +24,7 @@ use crate::context::{spans, with_current_or, Value};
 use crate::json;
 use crate::schema::{to_snake_case, Schema};
 use format::{Cap, LineWriter, Reserved};
+use ids::IdForm;
 
 /// A [`Layer`] that writes each event as one line of JSON, with the current request context.
 ///
@@ -84,7 +86,10 @@ use format::{Cap, LineWriter, Reserved};
 /// values (`?x`, `%x`) are written as strings. Errors (`error = &err as &dyn Error`) are
 /// written with their message (always a string), and their `source()` chain as an array of
 /// strings under `<field>Sources` (`errorSources`; `error_sources` with [`KeyCase::Snake`]
-/// keys), nearest cause first, at most 32 causes.
+/// keys), nearest cause first, at most 32 causes. A schema with
+/// [`ErrorKeys`](crate::ErrorKeys) (the ECS, OpenTelemetry and Datadog presets) writes the
+/// field it names under its message key, and the chain as one string under its stack-trace
+/// key.
 ///
 /// # Errors and panics
 ///
@@ -161,6 +166,13 @@ pub(crate) struct Prepared {
     pub(crate) reserved: Reserved,
     /// The schema's names of the well-known context keys, escaped and hashed.
     pub(crate) known_keys: [json::Key; 4],
+    /// The schema's other trace keys, escaped and hashed.
+    pub(crate) id_keys: IdKeys,
+    /// The forms the schema writes the trace id and the span id in.
+    pub(crate) trace_form: IdForm,
+    pub(crate) span_form: IdForm,
+    /// The schema's level values as JSON strings: TRACE, DEBUG, INFO, WARN, ERROR.
+    pub(crate) levels: [Box<[u8]>; 5],
     /// Span fields to set in the context, in snake case.
     pub(crate) promote: Vec<Box<str>>,
     /// Field and context key names whose values are not written, as given and in snake case.
@@ -175,13 +187,25 @@ impl Prepared {
     }
 }
 
+/// The trace keys a schema may add to the trace and span ids, each written as a context key.
+#[derive(Debug)]
+pub(crate) struct IdKeys {
+    pub(crate) flags: Option<json::Key>,
+    pub(crate) sampled: Option<json::Key>,
+    pub(crate) transaction: Option<json::Key>,
+}
+
 /// The keys the layer writes itself, in the order it writes them.
 #[derive(Debug)]
 pub(crate) struct LayerKeys {
     pub(crate) timestamp: json::Key,
     pub(crate) level: json::Key,
+    pub(crate) level_number: Option<json::Key>,
     pub(crate) message: json::Key,
     pub(crate) target: json::Key,
+    /// The object holding file and line, when the schema has one; `file` and `line` are
+    /// then its keys, not the line's.
+    pub(crate) source_location: Option<json::Key>,
     pub(crate) file: json::Key,
     pub(crate) line: json::Key,
     pub(crate) thread_name: json::Key,
@@ -214,23 +238,57 @@ impl Prepared {
             reserved.insert(key.clone());
             key
         };
+        let located = schema.source_location.is_some();
+        let file_or_line = settings.file || settings.line_number;
         let keys = LayerKeys {
             timestamp: reserve(schema.timestamp, true),
             level: reserve(schema.level, true),
+            level_number: schema.level_number.map(|name| reserve(name, true)),
             message: reserve(schema.message, true),
             target: reserve(schema.target, settings.target),
-            file: reserve(schema.file, settings.file),
-            line: reserve(schema.line, settings.line_number),
+            source_location: schema
+                .source_location
+                .map(|name| reserve(name, file_or_line)),
+            file: reserve(schema.file, settings.file && !located),
+            // Inside the object, a line key named like the file key would be there twice.
+            line: if located && schema.line == schema.file {
+                json::Key::new(&format!("fields.{}", schema.line))
+            } else {
+                reserve(schema.line, settings.line_number && !located)
+            },
             thread_name: reserve(schema.thread_name, settings.thread_name),
             span_name: reserve(schema.span_name, settings.span_name),
             truncated: reserve(schema.truncated, true),
         };
         let mut static_json = Vec::new();
-        for (name, value) in statics {
+        let mut add_static = |name: &str, value: &dyn Fn(&mut Vec<u8>)| {
             static_json.push(b',');
             static_json.extend_from_slice(reserve(name, true).fragment());
-            value.write_json(&mut static_json);
+            value(&mut static_json);
+        };
+        // The schema's own fields first (`ecs.version`, `dd.service`); a static field of the
+        // layer with the same key replaces one.
+        let own = |name: &str| statics.iter().any(|(k, _)| **k == *name);
+        for &(name, value) in schema.fixed_fields {
+            if !own(name) {
+                add_static(name, &|out| json::write_str(out, value));
+            }
         }
+        for &(name, var) in schema.env_fields {
+            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                if !own(name) {
+                    add_static(name, &|out| json::write_str(out, &value));
+                }
+            }
+        }
+        for (name, value) in statics {
+            add_static(name, &|out| value.write_json(out));
+        }
+        let levels = schema.level_values.map(|value| {
+            let mut json = Vec::with_capacity(value.len() + 2);
+            json::write_str(&mut json, value);
+            json.into_boxed_slice()
+        });
         Prepared {
             settings,
             keys,
@@ -242,6 +300,14 @@ impl Prepared {
                 json::Key::new(schema.trace_id),
                 json::Key::new(schema.span_id),
             ],
+            id_keys: IdKeys {
+                flags: schema.trace_flags.map(json::Key::new),
+                sampled: schema.trace_sampled.map(json::Key::new),
+                transaction: schema.transaction_id.map(json::Key::new),
+            },
+            trace_form: IdForm::new(schema.trace_id_format),
+            span_form: IdForm::new(schema.span_id_format),
+            levels,
             promote,
             redact,
         }

@@ -1,6 +1,7 @@
 //! The current request's trace context, read from its [`Context`]: its own `traceparent`, a
 //! new one for each outgoing call, its `tracestate` and its caller's span id.
 
+use crate::context::Entries;
 use crate::Context;
 
 use super::traceparent::{hex, TraceParent, SAMPLED};
@@ -126,6 +127,15 @@ pub(crate) fn request_traceparent(ctx: &Context) -> Option<TraceParent> {
         .attachment::<TraceInfo>()
         .map_or(SAMPLED, |info| info.flags);
     TraceParent::from_hex_ids(&trace_id, span_id.as_str()?, flags)
+}
+
+/// Whether the trace of a context's entries is sampled: the flag its `traceparent` came with,
+/// or sampled for a trace the request started and for a context opened by hand (as
+/// [`request_traceparent`] has it). Allocates nothing: the event path calls it.
+pub(crate) fn sampled_in(entries: &Entries) -> bool {
+    entries
+        .attachment_ref::<TraceInfo>()
+        .is_none_or(|info| info.flags & SAMPLED != 0)
 }
 
 /// The `tracestate` the request came with, when it and its `traceparent` were valid.

@@ -58,6 +58,6 @@ pub use tracestate::{InvalidTraceState, TraceState};
 
 #[cfg(feature = "http")]
 pub(crate) use current::TraceInfo;
-pub(crate) use current::{incoming_tracestate, request_traceparent};
+pub(crate) use current::{incoming_tracestate, request_traceparent, sampled_in};
 #[cfg(feature = "http")]
 pub(crate) use traceparent::{hex, SAMPLED};
