@@ -39,6 +39,10 @@
 //! Carry it with [`spawn`], [`spawn_blocking`], [`InCurrentContext::in_current_context`], or
 //! [`Context::current`] and [`Context::in_scope`] for threads; run deliberately without it
 //! with [`spawn_detached`] or [`InCurrentContext::without_context`].
+//!
+//! A context may carry a deadline ([`Context::with_timeout`], or the HTTP middleware's
+//! timeouts), which travels the same way: read it with [`remaining`], bound work with
+//! [`within_deadline`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -67,6 +71,9 @@ pub mod trace_context;
 mod writer;
 
 pub use crate::trace_context::{traceparent, tracestate};
+pub use context::{
+    deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
+};
 pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
     Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,

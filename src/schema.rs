@@ -37,6 +37,8 @@ pub struct Schema {
     pub(crate) extra_keys: KeyCase,
     // The access line's keys: see "Access line keys" below.
     pub(crate) access: AccessKeys,
+    // The time since the context was made, written when asked for: see "Elapsed key" below.
+    pub(crate) elapsed: &'static str,
 }
 
 /// The keys of the HTTP access line, kept apart so that one field of [`Schema`] holds them.
@@ -96,6 +98,7 @@ impl Schema {
         truncated: "truncated",
         extra_keys: KeyCase::Camel,
         access: AccessKeys::DEFAULT,
+        elapsed: "elapsedMs",
     };
 
     /// Sets the key written (`true`) on a line that the line-size cap cut (see
@@ -395,6 +398,26 @@ impl Schema {
 impl Default for Schema {
     fn default() -> Self {
         Self::DEFAULT
+    }
+}
+
+/// # Elapsed key
+///
+/// The key of the time since the request's context was made, in milliseconds, which
+/// [`JsonLayer::with_elapsed`](crate::JsonLayer::with_elapsed) writes on lines that have a
+/// context.
+impl Schema {
+    /// Sets the key of the time since the context was made. Defaults to `elapsedMs`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_elapsed_key("elapsed_ms");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_elapsed_key(self, key: &'static str) -> Self {
+        Self {
+            elapsed: key,
+            ..self
+        }
     }
 }
 
