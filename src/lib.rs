@@ -61,6 +61,7 @@ pub mod http;
 mod init;
 mod json;
 mod layer;
+mod log_bridge;
 pub mod otel;
 mod pretty;
 mod schema;
@@ -81,6 +82,7 @@ pub use context::{
 pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
+pub use log_bridge::LogBridge;
 pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{KeyCase, Schema};
 pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};
