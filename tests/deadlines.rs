@@ -4,24 +4,18 @@
 //! `grpc-timeout`) on a real axum server with a real client; `elapsedMs` on parsed lines.
 
 mod common;
+#[cfg(feature = "http")]
 mod http_support;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
-use http::HeaderName;
 use tracing::Instrument;
-use tracing_ambient::http::{RequestContextLayer, TimeoutFormat};
 use tracing_ambient::{within_deadline, Context, DeadlineExceeded, InCurrentContext, JsonLayer};
 use tracing_subscriber::prelude::*;
 
 use common::{Capture, Line};
-use http_support::{client, get as http_get, lines_until, of, serve};
 
 /// One global subscriber per test binary (tokio worker threads need a global one), writing
 /// `elapsedMs` on every line with a context.
@@ -37,6 +31,15 @@ fn capture() -> Capture {
             capture
         })
         .clone()
+}
+
+/// The lines whose `requestId` is `id`.
+fn of(lines: &[Line], id: &str) -> Vec<Line> {
+    lines
+        .iter()
+        .filter(|l| l.str("requestId") == Some(id))
+        .cloned()
+        .collect()
 }
 
 fn lines_of(capture: &Capture, id: &str) -> Vec<Line> {
@@ -241,154 +244,169 @@ async fn the_payload_carries_the_remaining_time() {
     assert_eq!(result, Ok(()));
 }
 
-/// A handler that reports the time left and logs a line, and one bounded by the deadline.
-fn app(layer: RequestContextLayer) -> Router {
-    async fn left() -> String {
-        tracing::info!("handling");
-        match tracing_ambient::remaining() {
-            Some(left) => left.as_millis().to_string(),
-            None => "none".to_owned(),
+/// The middleware's timeouts, on a real axum server with a real client.
+#[cfg(feature = "http")]
+mod middleware {
+    use std::net::SocketAddr;
+
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::Router;
+    use http::HeaderName;
+    use tracing_ambient::http::{RequestContextLayer, TimeoutFormat};
+
+    use super::*;
+    use crate::http_support::{client, get as http_get, lines_until, serve};
+
+    /// A handler that reports the time left and logs a line, and one bounded by the deadline.
+    fn app(layer: RequestContextLayer) -> Router {
+        async fn left() -> String {
+            tracing::info!("handling");
+            match tracing_ambient::remaining() {
+                Some(left) => left.as_millis().to_string(),
+                None => "none".to_owned(),
+            }
+        }
+        async fn slow() -> Result<&'static str, StatusCode> {
+            let work = async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "done"
+            };
+            match within_deadline(work).await {
+                Ok(body) => Ok(body),
+                Err(_) => {
+                    tracing::warn!("gave up at the deadline");
+                    Err(StatusCode::GATEWAY_TIMEOUT)
+                }
+            }
+        }
+        Router::new()
+            .route("/left", get(left))
+            .route("/slow", get(slow))
+            .layer(layer)
+    }
+
+    /// A request id, the timeout header sent, and the range the milliseconds left must be in.
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u64, u64);
+
+    async fn left_ms(addr: SocketAddr, id: &str, header: Option<(&str, &str)>) -> Option<u64> {
+        let mut headers: Vec<(&str, &[u8])> = vec![("x-request-id", id.as_bytes())];
+        if let Some((name, value)) = header {
+            headers.push((name, value.as_bytes()));
+        }
+        let reply = http_get(&client(), addr, "/left", &headers).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        match reply.body.as_str() {
+            "none" => None,
+            ms => Some(ms.parse().unwrap_or_else(|_| panic!("a number: {ms:?}"))),
         }
     }
-    async fn slow() -> Result<&'static str, StatusCode> {
-        let work = async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            "done"
-        };
-        match within_deadline(work).await {
-            Ok(body) => Ok(body),
-            Err(_) => {
-                tracing::warn!("gave up at the deadline");
-                Err(StatusCode::GATEWAY_TIMEOUT)
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_middleware_takes_a_millisecond_timeout_header() {
+        let capture = capture();
+        let layer = RequestContextLayer::new()
+            .timeout(Duration::from_secs(10))
+            .timeout_header(
+                HeaderName::from_static("x-timeout-ms"),
+                TimeoutFormat::Millis,
+            );
+        let addr = serve(app(layer)).await;
+        let header = |value| Some(("x-timeout-ms", value));
+
+        let table: [Case; 5] = [
+            ("ms-1", header("1500"), 1_000, 1_500),
+            // A client cannot lengthen the server's 10 s.
+            ("ms-2", header("3600000"), 9_000, 10_000),
+            ("ms-3", None, 9_000, 10_000),
+            ("ms-4", header("1.5"), 9_000, 10_000),
+            ("ms-5", header("-20"), 9_000, 10_000),
+        ];
+        for (id, header, low, high) in table {
+            let left = left_ms(addr, id, header).await.expect("a deadline");
+            eprintln!("{id} {header:?}: {left} ms left");
+            assert!((low..=high).contains(&left), "{id} {header:?}: {left}");
+        }
+
+        // The deadline ends the slow handler's work: 504 after about 100 ms, not 30 s.
+        let start = Instant::now();
+        let reply = http_get(
+            &client(),
+            addr,
+            "/slow",
+            &[("x-request-id", b"ms-slow"), ("x-timeout-ms", b"100")],
+        )
+        .await;
+        let took = start.elapsed();
+        eprintln!(
+            "/slow with x-timeout-ms: 100 answered {} after {took:?}",
+            reply.status
+        );
+        assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
+        assert!(
+            took >= Duration::from_millis(100) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
+
+        let lines = lines_until(&capture, |lines| of(lines, "ms-slow").len() == 2).await;
+        let slow = of(&lines, "ms-slow");
+        assert_eq!(slow.len(), 2, "{slow:?}");
+        assert_eq!(slow[0].str("message"), Some("gave up at the deadline"));
+        assert!(elapsed_ms(&slow[0]) >= 100.0, "{:?}", slow[0]);
+        assert_eq!(slow[1].str("target"), Some("access"));
+        assert_eq!(slow[1].at("status"), 504);
+        let handled = of(&lines, "ms-1");
+        assert_eq!(
+            handled.len(),
+            2,
+            "the handler's line and the access line: {handled:?}"
+        );
+        // The deadline itself is never a key on a line.
+        for line in &lines {
+            for key in line.keys() {
+                let key = key.to_ascii_lowercase();
+                assert!(
+                    !key.contains("deadline") && !key.contains("remaining"),
+                    "{line:?}"
+                );
             }
         }
     }
-    Router::new()
-        .route("/left", get(left))
-        .route("/slow", get(slow))
-        .layer(layer)
-}
 
-/// A request id, the timeout header sent, and the range the milliseconds left must be in.
-type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u64, u64);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_middleware_takes_a_grpc_timeout_header() {
+        let _capture = capture();
+        let layer = RequestContextLayer::new()
+            .timeout(Duration::from_secs(10))
+            .timeout_header(HeaderName::from_static("grpc-timeout"), TimeoutFormat::Grpc);
+        let addr = serve(app(layer)).await;
+        let header = |value| Some(("grpc-timeout", value));
 
-async fn left_ms(addr: SocketAddr, id: &str, header: Option<(&str, &str)>) -> Option<u64> {
-    let mut headers: Vec<(&str, &[u8])> = vec![("x-request-id", id.as_bytes())];
-    if let Some((name, value)) = header {
-        headers.push((name, value.as_bytes()));
-    }
-    let reply = http_get(&client(), addr, "/left", &headers).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    match reply.body.as_str() {
-        "none" => None,
-        ms => Some(ms.parse().unwrap_or_else(|_| panic!("a number: {ms:?}"))),
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_middleware_takes_a_millisecond_timeout_header() {
-    let capture = capture();
-    let layer = RequestContextLayer::new()
-        .timeout(Duration::from_secs(10))
-        .timeout_header(
-            HeaderName::from_static("x-timeout-ms"),
-            TimeoutFormat::Millis,
-        );
-    let addr = serve(app(layer)).await;
-    let header = |value| Some(("x-timeout-ms", value));
-
-    let table: [Case; 5] = [
-        ("ms-1", header("1500"), 1_000, 1_500),
-        // A client cannot lengthen the server's 10 s.
-        ("ms-2", header("3600000"), 9_000, 10_000),
-        ("ms-3", None, 9_000, 10_000),
-        ("ms-4", header("1.5"), 9_000, 10_000),
-        ("ms-5", header("-20"), 9_000, 10_000),
-    ];
-    for (id, header, low, high) in table {
-        let left = left_ms(addr, id, header).await.expect("a deadline");
-        eprintln!("{id} {header:?}: {left} ms left");
-        assert!((low..=high).contains(&left), "{id} {header:?}: {left}");
-    }
-
-    // The deadline ends the slow handler's work: 504 after about 100 ms, not 30 s.
-    let start = Instant::now();
-    let reply = http_get(
-        &client(),
-        addr,
-        "/slow",
-        &[("x-request-id", b"ms-slow"), ("x-timeout-ms", b"100")],
-    )
-    .await;
-    let took = start.elapsed();
-    eprintln!(
-        "/slow with x-timeout-ms: 100 answered {} after {took:?}",
-        reply.status
-    );
-    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT);
-    assert!(
-        took >= Duration::from_millis(100) && took < Duration::from_secs(5),
-        "{took:?}"
-    );
-
-    let lines = lines_until(&capture, |lines| of(lines, "ms-slow").len() == 2).await;
-    let slow = of(&lines, "ms-slow");
-    assert_eq!(slow.len(), 2, "{slow:?}");
-    assert_eq!(slow[0].str("message"), Some("gave up at the deadline"));
-    assert!(elapsed_ms(&slow[0]) >= 100.0, "{:?}", slow[0]);
-    assert_eq!(slow[1].str("target"), Some("access"));
-    assert_eq!(slow[1].at("status"), 504);
-    let handled = of(&lines, "ms-1");
-    assert_eq!(
-        handled.len(),
-        2,
-        "the handler's line and the access line: {handled:?}"
-    );
-    // The deadline itself is never a key on a line.
-    for line in &lines {
-        for key in line.keys() {
-            let key = key.to_ascii_lowercase();
-            assert!(
-                !key.contains("deadline") && !key.contains("remaining"),
-                "{line:?}"
-            );
+        let table: [Case; 8] = [
+            ("grpc-1", header("2S"), 1_500, 2_000),
+            ("grpc-2", header("1500m"), 1_000, 1_500),
+            ("grpc-3", header("900000u"), 400, 900),
+            ("grpc-4", header("50000000n"), 0, 50),
+            ("grpc-5", header("1H"), 9_000, 10_000),
+            ("grpc-6", header("1M"), 9_000, 10_000),
+            // No unit, an unknown unit, nine digits: ignored, the layer's timeout holds.
+            ("grpc-7", header("10"), 9_000, 10_000),
+            ("grpc-8", header("123456789m"), 9_000, 10_000),
+        ];
+        for (id, header, low, high) in table {
+            let left = left_ms(addr, id, header).await.expect("a deadline");
+            eprintln!("{id} {header:?}: {left} ms left");
+            assert!((low..=high).contains(&left), "{id} {header:?}: {left}");
         }
     }
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_middleware_takes_a_grpc_timeout_header() {
-    let _capture = capture();
-    let layer = RequestContextLayer::new()
-        .timeout(Duration::from_secs(10))
-        .timeout_header(HeaderName::from_static("grpc-timeout"), TimeoutFormat::Grpc);
-    let addr = serve(app(layer)).await;
-    let header = |value| Some(("grpc-timeout", value));
-
-    let table: [Case; 8] = [
-        ("grpc-1", header("2S"), 1_500, 2_000),
-        ("grpc-2", header("1500m"), 1_000, 1_500),
-        ("grpc-3", header("900000u"), 400, 900),
-        ("grpc-4", header("50000000n"), 0, 50),
-        ("grpc-5", header("1H"), 9_000, 10_000),
-        ("grpc-6", header("1M"), 9_000, 10_000),
-        // No unit, an unknown unit, nine digits: ignored, the layer's timeout holds.
-        ("grpc-7", header("10"), 9_000, 10_000),
-        ("grpc-8", header("123456789m"), 9_000, 10_000),
-    ];
-    for (id, header, low, high) in table {
-        let left = left_ms(addr, id, header).await.expect("a deadline");
-        eprintln!("{id} {header:?}: {left} ms left");
-        assert!((low..=high).contains(&left), "{id} {header:?}: {left}");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_middleware_sets_no_deadline_unless_asked() {
+        let _capture = capture();
+        let addr = serve(app(RequestContextLayer::new())).await;
+        let left = left_ms(addr, "off-1", Some(("grpc-timeout", "1S"))).await;
+        assert_eq!(left, None, "no timeout header is read by default");
+        let left = left_ms(addr, "off-2", Some(("x-timeout-ms", "100"))).await;
+        assert_eq!(left, None);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_middleware_sets_no_deadline_unless_asked() {
-    let _capture = capture();
-    let addr = serve(app(RequestContextLayer::new())).await;
-    let left = left_ms(addr, "off-1", Some(("grpc-timeout", "1S"))).await;
-    assert_eq!(left, None, "no timeout header is read by default");
-    let left = left_ms(addr, "off-2", Some(("x-timeout-ms", "100"))).await;
-    assert_eq!(left, None);
 }
