@@ -184,7 +184,8 @@ where
         set_process_schema(schema);
     }
     install_panic_hook();
-    tracing_log::LogTracer::builder()
+    // Our bridge rather than tracing-log's `LogTracer`: it keeps the records' key-values.
+    crate::LogBridge::new()
         .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;

@@ -44,6 +44,10 @@
 //! Carry it with [`spawn`], [`spawn_blocking`], [`InCurrentContext::in_current_context`], or
 //! [`Context::current`] and [`Context::in_scope`] for threads; run deliberately without it
 //! with [`spawn_detached`] or [`InCurrentContext::without_context`].
+//!
+//! A context may carry a deadline ([`Context::with_timeout`], or the HTTP middleware's
+//! timeouts), which travels the same way: read it with [`remaining`], bound work with
+//! [`within_deadline`].
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_code)]
@@ -62,6 +66,7 @@ pub mod http;
 mod init;
 mod json;
 mod layer;
+mod log_bridge;
 pub mod otel;
 mod pretty;
 mod schema;
@@ -73,12 +78,16 @@ mod writer;
 
 pub use crate::trace_context::{traceparent, tracestate};
 pub use context::{
+    deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
+};
+pub use context::{
     request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
     Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,
 };
 pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::{ErrorCounter, JsonLayer};
+pub use log_bridge::LogBridge;
 pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{DurationFormat, ErrorKeys, IdFormat, KeyCase, Schema};
 pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};

@@ -68,6 +68,8 @@ pub struct Schema {
     pub(crate) extra_keys: KeyCase,
     // The access line's keys: see "Access line keys" below.
     pub(crate) access: AccessKeys,
+    // The time since the context was made, written when asked for: see "Elapsed key" below.
+    pub(crate) elapsed: &'static str,
 }
 
 /// The keys of the HTTP access line, kept apart so that one field of [`Schema`] holds them.
@@ -147,6 +149,7 @@ impl Schema {
         env_fields: &[],
         extra_keys: KeyCase::Camel,
         access: AccessKeys::DEFAULT,
+        elapsed: "elapsedMs",
     };
 
     /// Sets the key written (`true`) on a line that the line-size cap cut (see
@@ -663,6 +666,26 @@ pub(crate) fn set_process_schema(schema: Schema) {
 #[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn process_schema() -> Option<&'static Schema> {
     PROCESS_SCHEMA.get()
+}
+
+/// # Elapsed key
+///
+/// The key of the time since the request's context was made, in milliseconds, which
+/// [`JsonLayer::with_elapsed`](crate::JsonLayer::with_elapsed) writes on lines that have a
+/// context.
+impl Schema {
+    /// Sets the key of the time since the context was made. Defaults to `elapsedMs`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_elapsed_key("elapsed_ms");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_elapsed_key(self, key: &'static str) -> Self {
+        Self {
+            elapsed: key,
+            ..self
+        }
+    }
 }
 
 /// Returns `key` in snake case: `tenantId` → `tenant_id`, `HTTPStatus` → `http_status`.

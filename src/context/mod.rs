@@ -4,9 +4,11 @@
 //! [`Context::in_scope`]. While it is current, every line carries its keys, spans created
 //! inside carry it wherever they are entered, and [`set`] / [`set_user_id`] write into it.
 //! [`spawn`], [`spawn_blocking`] and [`InCurrentContext`] carry it where Rust would lose it.
+//! A context may have a deadline ([`Context::with_timeout`], [`within_deadline`]).
 
 mod carry;
 pub(crate) mod current;
+mod deadline;
 mod layer;
 mod payload;
 pub(crate) mod spans;
@@ -16,6 +18,9 @@ mod value;
 
 pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
 pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
+pub use deadline::{
+    deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
+};
 pub use layer::ContextLayer;
 pub use store::Context;
 pub use to_value::ValueError;

@@ -1,14 +1,33 @@
 //! `Context` as a small serde map, so it can ride in a job payload and be re-entered in
 //! another process: `{"request_id":"job-7","user_id":42,"tenant_id":"acme"}`.
+//!
+//! # Deadline
+//!
+//! A deadline rides as the time remaining, in whole milliseconds rounded up, under the key
+//! `$remainingMs`: `{"request_id":"job-7","$remainingMs":1500}`. The receiver's deadline is
+//! that long after it deserializes the payload. Remaining time, not a wall-clock instant,
+//! because the clocks of two machines disagree (gRPC's `grpc-timeout` makes the same
+//! choice); the price is that time spent in between (a queue, the network) is not counted.
+//! A job that may wait long in a queue should drop the deadline
+//! ([`Context::without_deadline`]) or set its own. Elapsed time does not ride along: the
+//! received context counts from when it was deserialized.
+//!
+//! The key has an upper-case letter, which no stored key has (keys are stored in snake
+//! case), so it can never be confused with a context key.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{Context, Value};
 
-/// Serializes the entries as a map of snake-case keys, well-known keys first.
+/// The key of the time remaining until the deadline, in milliseconds.
+const REMAINING_KEY: &str = "$remainingMs";
+
+/// Serializes the entries as a map of snake-case keys, well-known keys first, then the time
+/// remaining until the deadline, if any (see the module docs).
 impl Serialize for Context {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let entries = self.read();
@@ -16,8 +35,19 @@ impl Serialize for Context {
         for (key, value) in entries.iter() {
             map.serialize_entry(key, value)?;
         }
+        if let Some(deadline) = entries.deadline {
+            map.serialize_entry(REMAINING_KEY, &remaining_ms(deadline, Instant::now()))?;
+        }
         map.end()
     }
+}
+
+/// The whole milliseconds from `now` to `deadline`, rounded up so that a deadline with time
+/// left never arrives as one that has passed; zero once it has.
+fn remaining_ms(deadline: Instant, now: Instant) -> u64 {
+    let left = deadline.saturating_duration_since(now);
+    let ms = left.as_millis() + u128::from(!left.subsec_nanos().is_multiple_of(1_000_000));
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// The most keys a deserialized context may have. A context is a handful of keys; the limit
@@ -25,7 +55,9 @@ impl Serialize for Context {
 const MAX_KEYS: usize = 1024;
 
 /// Deserializes into a new context (a store of its own). `null` values are skipped; a payload
-/// with more than 1,024 keys is an error.
+/// with more than 1,024 keys is an error. `$remainingMs` sets the deadline that many
+/// milliseconds from now (one too far for the clock sets none); a value that is not a
+/// non-negative integer is an error.
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(ContextVisitor)
@@ -51,8 +83,25 @@ impl<'de> Visitor<'de> for ContextVisitor {
                     "a context has at most {MAX_KEYS} keys"
                 )));
             }
-            if let Some(value) = value {
-                ctx.set_value(&key, value);
+            match value {
+                Some(value) if key == REMAINING_KEY => {
+                    let ms = match value {
+                        Value::I64(ms) => u64::try_from(ms).ok(),
+                        Value::U64(ms) => Some(ms),
+                        _ => None,
+                    };
+                    let ms = ms.ok_or_else(|| {
+                        serde::de::Error::custom(format_args!(
+                            "{REMAINING_KEY} must be a non-negative integer of milliseconds"
+                        ))
+                    })?;
+                    // A hostile or absurd value is no deadline, never an overflow.
+                    if let Some(deadline) = Instant::now().checked_add(Duration::from_millis(ms)) {
+                        ctx.set_deadline(deadline);
+                    }
+                }
+                Some(value) => ctx.set_value(&key, value),
+                None => {}
             }
         }
         Ok(ctx)
@@ -93,5 +142,53 @@ mod tests {
             .collect();
         let err = serde_json::from_value::<Context>(huge.into()).unwrap_err();
         assert!(err.to_string().contains("at most 1024 keys"), "{err}");
+    }
+
+    #[test]
+    fn the_deadline_rides_as_remaining_milliseconds_rounded_up() {
+        let now = Instant::now();
+        let table = [
+            (Duration::ZERO, 0),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_millis(1500), 1500),
+            (Duration::from_micros(1_500_001), 1501),
+        ];
+        for (left, ms) in table {
+            assert_eq!(remaining_ms(now + left, now), ms, "{left:?}");
+        }
+        assert_eq!(remaining_ms(now, now + Duration::from_secs(1)), 0, "passed");
+    }
+
+    #[test]
+    fn hostile_deadlines_neither_panic_nor_pass_silently() {
+        let huge: Context =
+            serde_json::from_str(r#"{"request_id":"r","$remainingMs":18446744073709551615}"#)
+                .unwrap();
+        // 584 million years: past the clock somewhere (no deadline), far ahead elsewhere.
+        let far = Instant::now() + Duration::from_secs(1 << 40);
+        assert!(
+            huge.deadline().is_none_or(|d| d > far),
+            "{:?}",
+            huge.deadline()
+        );
+        let text = serde_json::to_string(&huge).unwrap();
+        assert!(text.contains(r#""$remainingMs":"#), "{text}");
+        assert_eq!(huge.request_id().as_deref(), Some("r"));
+        for bad in [r#"-1"#, r#"1.5"#, r#""10""#, r#"[1]"#] {
+            let text = format!(r#"{{"$remainingMs":{bad}}}"#);
+            let err = serde_json::from_str::<Context>(&text).unwrap_err();
+            assert!(
+                err.to_string().contains("non-negative integer"),
+                "{bad}: {err}"
+            );
+        }
+        let none: Context = serde_json::from_str(r#"{"$remainingMs":null}"#).unwrap();
+        assert_eq!(none.deadline(), None);
+        // Any other spelling is an ordinary key.
+        let other: Context = serde_json::from_str(r#"{"remainingMs":5}"#).unwrap();
+        assert_eq!(
+            (other.deadline(), other.get("remaining_ms")),
+            (None, Some(Value::I64(5)))
+        );
     }
 }

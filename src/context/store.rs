@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -127,13 +128,32 @@ pub(crate) struct Extra {
     pub(crate) slot: Slot,
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Entries {
     pub(crate) known: [Option<Slot>; 4],
     pub(crate) extras: Vec<Extra>,
     /// Typed values the crate's integrations keep with the request but never write on a line
     /// nor serialize (the incoming `tracestate`, the parent span id), one per type.
     attachments: Vec<Arc<dyn Any + Send + Sync>>,
+    /// When the context was made: `elapsed()` and the `elapsedMs` key count from here. A
+    /// context derived with the `with*` builders keeps its parent's.
+    pub(crate) created: Instant,
+    /// When the request's work should be over, if ever (see `deadline.rs`).
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries {
+            known: Default::default(),
+            extras: Vec::new(),
+            attachments: Vec::new(),
+            // One read of the monotonic clock (a vDSO call): the only cost deadlines and
+            // elapsed time add to `Context::new()`.
+            created: Instant::now(),
+            deadline: None,
+        }
+    }
 }
 
 impl Entries {
@@ -424,7 +444,7 @@ impl Context {
     /// Returns this handle if it is the only one to its store, else a handle to a copy of the
     /// store: the `with*` builders copy on write, so `ctx.clone().with("item", 7)` never adds
     /// `item` to the request `ctx` belongs to.
-    fn unshared(self) -> Self {
+    pub(super) fn unshared(self) -> Self {
         if Arc::strong_count(&self.inner) == 1 {
             return self;
         }
@@ -452,7 +472,7 @@ impl Context {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 }

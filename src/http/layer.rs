@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 use tower_layer::Layer;
 
+use super::TimeoutFormat;
 use super::{
     DefaultMakeRequestId, DefaultOnAccess, HttpRoute, MakeRequestId, OnAccess, RequestContext,
 };
@@ -46,6 +48,7 @@ pub(crate) struct Config {
     pub(crate) access_line: bool,
     pub(crate) keep_invalid: bool,
     pub(crate) span: bool,
+    pub(crate) deadline: super::deadline::DeadlineConfig,
 }
 
 impl Default for Config {
@@ -57,6 +60,7 @@ impl Default for Config {
             access_line: true,
             keep_invalid: false,
             span: true,
+            deadline: super::deadline::DeadlineConfig::default(),
         }
     }
 }
@@ -231,6 +235,71 @@ impl<S> Layer<S> for RequestContextLayer {
             self.on_access.clone(),
             self.http_route.clone(),
         )
+    }
+}
+
+/// # Deadlines
+///
+/// The middleware can give each request's context a deadline (see
+/// [`Context::with_timeout`](crate::Context::with_timeout)): the layer's
+/// [`timeout`](Self::timeout), a timeout the client sends in a
+/// [header](Self::timeout_header), or the earlier of the two: a client can shorten the
+/// server's time budget, never lengthen it. Both are off by default.
+///
+/// The middleware only sets the deadline; it does not cancel the request when it passes.
+/// Handlers bound their work with [`within_deadline`](crate::within_deadline) and read
+/// what is left with [`remaining`](crate::remaining); to end every request at a fixed time
+/// with a status of its own, put tower-http's `TimeoutLayer` inside this layer (so the
+/// access line records its response).
+///
+/// ```
+/// use std::time::Duration;
+/// use axum::{http::StatusCode, routing::get, Router};
+/// use tracing_ambient::http::{RequestContextLayer, TimeoutFormat};
+///
+/// async fn report() -> Result<String, StatusCode> {
+///     let work = async { "report".to_owned() };
+///     tracing_ambient::within_deadline(work)
+///         .await
+///         .map_err(|_| StatusCode::GATEWAY_TIMEOUT)
+/// }
+///
+/// let app: Router = Router::new().route("/report", get(report)).layer(
+///     RequestContextLayer::new()
+///         .timeout(Duration::from_secs(10))
+///         .timeout_header(http::HeaderName::from_static("x-timeout-ms"), TimeoutFormat::Millis),
+/// );
+/// ```
+impl RequestContextLayer {
+    /// Sets the deadline of each request's context this long after the request arrives.
+    /// Defaults to none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().timeout(Duration::from_secs(30));
+    /// # drop(layer);
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.config(|c| c.deadline.timeout = Some(timeout))
+    }
+
+    /// Sets the header a client's timeout is read from, and its format: the request's
+    /// deadline is then that long after it arrives (or the layer's [`timeout`](Self::timeout)
+    /// if that is earlier). A value that is not valid in the format, or several headers,
+    /// count as none; the header is never echoed. For gRPC, name `grpc-timeout` with
+    /// [`TimeoutFormat::Grpc`]. Defaults to none.
+    ///
+    /// ```
+    /// use http::HeaderName;
+    /// use tracing_ambient::http::{RequestContextLayer, TimeoutFormat};
+    ///
+    /// let layer = RequestContextLayer::new()
+    ///     .timeout_header(HeaderName::from_static("grpc-timeout"), TimeoutFormat::Grpc);
+    /// # drop(layer);
+    /// ```
+    pub fn timeout_header(self, header: HeaderName, format: TimeoutFormat) -> Self {
+        self.config(|c| c.deadline.header = Some((header, format)))
     }
 }
 

@@ -163,6 +163,7 @@ pub use crate::trace_context::{
 mod access;
 mod access_callsite;
 mod body;
+mod deadline;
 mod future;
 mod inject;
 mod layer;
@@ -188,6 +189,8 @@ pub use self::{
     route::HttpRoute,
     service::RequestContext,
 };
+
+pub use self::deadline::TimeoutFormat;
 
 /// The default request id header, `x-request-id`.
 ///

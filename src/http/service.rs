@@ -267,6 +267,7 @@ where
         let start = Instant::now();
         let (mut parts, body) = request.into_parts();
         let ctx = Context::new();
+        self.config.deadline.apply(&parts.headers, &ctx);
         let id = self.request_id(&mut parts, &ctx);
         let trace = self
             .config

@@ -131,6 +131,8 @@ pub(crate) struct LineWriter<'a> {
     cut: bool,
     /// Trace and span ids that replace the context's (see [`Self::set_span_ids`]).
     span_ids: Option<SpanIds>,
+    /// When the line's context was made, for the elapsed key.
+    created: Option<std::time::Instant>,
 }
 
 impl<'a> LineWriter<'a> {
@@ -141,6 +143,7 @@ impl<'a> LineWriter<'a> {
             cap,
             cut: false,
             span_ids: None,
+            created: None,
         }
     }
 
@@ -192,6 +195,7 @@ impl<'a> LineWriter<'a> {
         let prepared = self.prepared;
         let schema = prepared.settings.schema;
         let span_ids = self.span_ids.take();
+        self.created = Some(entries.created);
         for (known, name) in [
             (Known::RequestId, schema.request_id),
             (Known::UserId, schema.user_id),
@@ -305,6 +309,11 @@ impl<'a> LineWriter<'a> {
             out.push(b',');
             out.extend_from_slice(key.fragment());
             out
+        }
+        if let (true, Some(created)) = (settings.elapsed, self.created) {
+            // Milliseconds to the microsecond, as the access line's latency.
+            let ms = (created.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+            json::write_f64(key(out, &keys.elapsed), ms);
         }
         if settings.target {
             json::write_str(key(out, &keys.target), meta.target());
