@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Metadata};
 use tracing_core::callsite::{self, Callsite, Identifier};
-use tracing_core::field::{FieldSet, Value};
+use tracing_core::field::{Field, FieldSet, Value};
 use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::Event;
@@ -25,7 +25,7 @@ use crate::schema::AccessKeys;
 pub(crate) const TARGET: &str = "access";
 
 /// The number of fields: the message, then [`AccessKeys::names`].
-const FIELDS: usize = 9;
+const FIELDS: usize = 12;
 
 /// One level's callsite of the access line.
 struct AccessCallsite {
@@ -78,6 +78,9 @@ pub(crate) struct AccessValues<'a> {
     pub(crate) size: Option<u64>,
     pub(crate) outcome: &'a str,
     pub(crate) error: Option<&'a str>,
+    pub(crate) grpc_status: Option<u64>,
+    pub(crate) grpc_code: Option<&'a str>,
+    pub(crate) grpc_message: Option<&'a str>,
 }
 
 impl AccessCallsites {
@@ -91,8 +94,9 @@ impl AccessCallsites {
         }
         // Leaked once per distinct set of keys, as a macro's statics are never freed.
         let names: &'static [&'static str] = Box::leak(Box::new({
-            let [a, b, c, d, e, f, g, h] = keys.names();
-            ["message", a, b, c, d, e, f, g, h]
+            let mut names = ["message"; FIELDS];
+            names[1..].copy_from_slice(&keys.names());
+            names
         }));
         let callsites = AccessCallsites {
             info: make(Level::INFO, names),
@@ -127,29 +131,27 @@ impl AccessCallsites {
         }
         let fields = meta.fields();
         let mut iter = fields.iter();
-        let mut next = || iter.next().expect("nine fields; this is a bug");
-        let (f0, f1, f2, f3, f4, f5, f6, f7, f8) = (
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-        );
-        let value_set: [(&_, Option<&dyn Value>); FIELDS] = [
-            (&f0, Some(&values.message)),
-            (&f1, Some(&values.method)),
-            (&f2, Some(&values.path)),
-            (&f3, values.query.as_ref().map(|v| v as &dyn Value)),
-            (&f4, values.status.as_ref().map(|v| v as &dyn Value)),
-            (&f5, Some(&values.latency_ms)),
-            (&f6, values.size.as_ref().map(|v| v as &dyn Value)),
-            (&f7, Some(&values.outcome)),
-            (&f8, values.error.as_ref().map(|v| v as &dyn Value)),
+        let field: [Field; FIELDS] = std::array::from_fn(|_| {
+            iter.next()
+                .expect("the callsite has FIELDS fields; this is a bug")
+        });
+        // In the order of the callsite's names: the message, then `AccessKeys::names`.
+        let value: [Option<&dyn Value>; FIELDS] = [
+            Some(&values.message),
+            Some(&values.method),
+            Some(&values.path),
+            values.query.as_ref().map(|v| v as &dyn Value),
+            values.status.as_ref().map(|v| v as &dyn Value),
+            Some(&values.latency_ms),
+            values.size.as_ref().map(|v| v as &dyn Value),
+            Some(&values.outcome),
+            values.error.as_ref().map(|v| v as &dyn Value),
+            values.grpc_status.as_ref().map(|v| v as &dyn Value),
+            values.grpc_code.as_ref().map(|v| v as &dyn Value),
+            values.grpc_message.as_ref().map(|v| v as &dyn Value),
         ];
+        let value_set: [(&Field, Option<&dyn Value>); FIELDS] =
+            std::array::from_fn(|i| (&field[i], value[i]));
         Event::dispatch(meta, &fields.value_set(&value_set));
     }
 }
@@ -205,6 +207,9 @@ mod tests {
             size: None,
             outcome: "completed",
             error: None,
+            grpc_status: None,
+            grpc_code: None,
+            grpc_message: None,
         }
     }
 

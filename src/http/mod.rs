@@ -97,6 +97,37 @@
 //! ([`DefaultOnAccess::schema`]; `latencyMs` in the default one). No request header is
 //! written unless named, and `authorization` and `cookie` never are.
 //!
+//! # gRPC
+//!
+//! The layer works in a tonic server (`Server::builder().layer(RequestContextLayer::new())`,
+//! or `.layer(..)` on the router), since gRPC metadata are HTTP/2 headers: the request id
+//! comes from `x-request-id` metadata, the trace from `traceparent` and `tracestate`, and the
+//! id goes back in the response's `x-request-id` metadata.
+//!
+//! A request whose `content-type` is `application/grpc` (alone, or with `+proto`, `+json` or
+//! parameters) is a gRPC call. Its HTTP status is 200 for most errors: the call's own status
+//! comes in the `grpc-status` trailer after the last message, or in the response headers of a
+//! trailers-only response (an error before any message). The access line's `path` is the
+//! gRPC method (`/package.Service/Method`), and it adds `grpcStatus` (the number),
+//! `grpcCode` (its name) and `grpcMessage` (the `grpc-message`, percent-decoded, cut to 512
+//! bytes). Its level comes from the gRPC status, after OpenTelemetry's gRPC conventions,
+//! which name the codes that mean the server failed:
+//!
+//! | gRPC status | level |
+//! | --- | --- |
+//! | `OK` (0) | `info` |
+//! | `UNKNOWN` (2), `DEADLINE_EXCEEDED` (4), `UNIMPLEMENTED` (12), `INTERNAL` (13), `UNAVAILABLE` (14), `DATA_LOSS` (15), and any number gRPC does not define | `error` |
+//! | `CANCELLED` (1), `INVALID_ARGUMENT` (3), `NOT_FOUND` (5), `ALREADY_EXISTS` (6), `PERMISSION_DENIED` (7), `RESOURCE_EXHAUSTED` (8), `FAILED_PRECONDITION` (9), `ABORTED` (10), `OUT_OF_RANGE` (11), `UNAUTHENTICATED` (16) | `warn` |
+//!
+//! A call that failed or panicked is still `error`. A call that ended without a status (the
+//! client went away mid-stream, or the response was not gRPC) has no gRPC keys, and its level
+//! follows the HTTP rules above. gRPC-Web (`application/grpc-web`) is not recognised: its
+//! trailers travel inside the body.
+//!
+//! ```text
+//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"warn","message":"request completed","requestId":"9f1c","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"POST","path":"/shop.Orders/Get","status":200,"latencyMs":1.204,"size":0,"outcome":"completed","grpcStatus":5,"grpcCode":"NOT_FOUND","grpcMessage":"order 7 not found"}
+//! ```
+//!
 //! # Panics in handlers
 //!
 //! With [`install_panic_hook`](crate::install_panic_hook) (which [`init`](crate::init) calls),
@@ -114,6 +145,7 @@ mod access;
 mod access_callsite;
 mod body;
 mod future;
+mod grpc;
 mod inject;
 mod layer;
 mod make_request_id;
@@ -127,6 +159,7 @@ pub use self::{
     access::{Access, Outcome},
     body::ResponseBody,
     future::ResponseFuture,
+    grpc::GrpcCode,
     inject::inject_trace_context,
     layer::RequestContextLayer,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},

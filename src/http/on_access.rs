@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Level;
 
 use super::access_callsite::{AccessCallsites, AccessValues};
-use super::{Access, Outcome};
+use super::{Access, GrpcCode, Outcome};
 use crate::{Context, Schema};
 
 /// The longest header value written on an access line.
@@ -72,8 +72,11 @@ where
 /// [`with_query`](Self::with_query); `status` (a number) when a response was made;
 /// `latencyMs` (a number of milliseconds, to the microsecond); `size` (a number, the bytes of
 /// body sent) when a response was made; `outcome` (`completed`, `aborted`, `failed` or
-/// `panicked`); `error` (a string) when the inner service or the body failed. A key is absent
-/// rather than `null`, so each keeps one JSON type on every line.
+/// `panicked`); `error` (a string) when the inner service or the body failed; for a gRPC call
+/// that ended with a status, `grpcStatus` (a number), `grpcCode` (its name, such as
+/// `NOT_FOUND`) and `grpcMessage` (a string, when there is one): see "gRPC" in the
+/// [module docs](super). A key is absent rather than `null`, so each keeps one JSON type on
+/// every line.
 ///
 /// Request headers are written only when named with [`request_header`](Self::request_header),
 /// each as a context key `header_<name>` (`headerUserAgent` in the default schema).
@@ -81,7 +84,9 @@ where
 /// # Level
 ///
 /// `error` for a 5xx status, a failure or a panic; `warn` for a 4xx status or a request
-/// aborted before its response; `info` otherwise.
+/// aborted before its response; `info` otherwise. A gRPC call that ended with a status takes
+/// its level from that status instead (its HTTP status is 200 for most errors): the table is
+/// under "gRPC" in the [module docs](super).
 ///
 /// # Examples
 ///
@@ -237,8 +242,16 @@ impl DefaultOnAccess {
             size,
             outcome,
             error,
+            grpc_status: a.grpc_status.map(|c| u64::from(c.as_u32())),
+            grpc_code: a.grpc_status.and_then(GrpcCode::name),
+            grpc_message: a.grpc_message,
         };
-        self.callsites.emit(level(a.status, a.outcome), &values);
+        let level = match (a.grpc_status, a.outcome) {
+            // A gRPC call's HTTP status is 200 whatever happened: its own status tells.
+            (Some(code), Outcome::Completed | Outcome::Aborted) => code.level(),
+            _ => level(a.status, a.outcome),
+        };
+        self.callsites.emit(level, &values);
     }
 }
 

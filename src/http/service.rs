@@ -12,6 +12,7 @@ use tower_service::Service;
 use tracing::Span;
 
 use super::access::Pending;
+use super::grpc::GrpcCall;
 use super::layer::Config;
 use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
@@ -260,6 +261,7 @@ where
                 .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
                 .collect(),
             start,
+            grpc: GrpcCall::detect(&parts.headers),
         });
         let response_header = id
             .filter(|_| self.config.response_header)
