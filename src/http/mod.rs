@@ -152,6 +152,8 @@ mod make_request_id;
 mod on_access;
 mod propagate;
 mod request_id;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod route;
 mod service;
 
@@ -169,6 +171,10 @@ pub use self::{
     route::HttpRoute,
     service::RequestContext,
 };
+
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use self::reqwest::PropagateContextMiddleware;
 
 /// The default request id header, `x-request-id`.
 ///
