@@ -99,10 +99,36 @@
 //!
 //! # gRPC
 //!
-//! The layer works in a tonic server (`Server::builder().layer(RequestContextLayer::new())`,
-//! or `.layer(..)` on the router), since gRPC metadata are HTTP/2 headers: the request id
+//! The layer works in a tonic server, since gRPC metadata are HTTP/2 headers: the request id
 //! comes from `x-request-id` metadata, the trace from `traceparent` and `tracestate`, and the
 //! id goes back in the response's `x-request-id` metadata.
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use tonic::body::Body;
+//! use tonic::server::NamedService;
+//! use tonic::transport::Server;
+//! use tracing_ambient::http::RequestContextLayer;
+//!
+//! // `service` is any tonic service, such as tonic-build's `ShopServer::new(MyShop)`.
+//! async fn serve<S>(service: S) -> Result<(), tonic::transport::Error>
+//! where
+//!     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+//!         + NamedService
+//!         + Clone
+//!         + Send
+//!         + Sync
+//!         + 'static,
+//!     S::Future: Send + 'static,
+//! {
+//!     Server::builder()
+//!         .layer(RequestContextLayer::new())
+//!         .add_service(service)
+//!         .serve("127.0.0.1:50051".parse().unwrap())
+//!         .await
+//! }
+//! ```
 //!
 //! A request whose `content-type` is `application/grpc` (alone, or with `+proto`, `+json` or
 //! parameters) is a gRPC call. Its HTTP status is 200 for most errors: the call's own status
