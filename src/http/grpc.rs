@@ -237,7 +237,10 @@ mod tests {
 
     /// Runs one request with `content_type` through the middleware, to a handler whose
     /// trailers-only response says NOT_FOUND, and returns the access line.
-    fn access_line(content_type: &'static str) -> serde_json::Value {
+    fn access_line(
+        content_type: &'static str,
+        on_access: super::super::DefaultOnAccess,
+    ) -> serde_json::Value {
         use bytes::Bytes;
         use http_body_util::{BodyExt, Empty};
         use tower::ServiceExt;
@@ -263,7 +266,9 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let service = super::super::RequestContextLayer::new().layer(handler);
+            let service = super::super::RequestContextLayer::new()
+                .on_access(on_access)
+                .layer(handler);
             let response = service.oneshot(request).await.unwrap();
             response.into_body().collect().await.unwrap();
         });
@@ -278,7 +283,7 @@ mod tests {
 
     #[test]
     fn only_grpc_requests_get_grpc_keys() {
-        let grpc = access_line("application/grpc+proto");
+        let grpc = access_line("application/grpc+proto", Default::default());
         assert_eq!(grpc["grpcStatus"], 5);
         assert_eq!(grpc["grpcCode"], "NOT_FOUND");
         assert_eq!(grpc["grpcMessage"], "no such order");
@@ -286,12 +291,28 @@ mod tests {
         assert_eq!(grpc["level"], "warn");
 
         // The same response to a request that is not gRPC: the HTTP status tells.
-        let plain = access_line("application/json");
+        let plain = access_line("application/json", Default::default());
         for key in ["grpcStatus", "grpcCode", "grpcMessage"] {
             assert!(plain.get(key).is_none(), "{key}: {plain}");
         }
         assert_eq!(plain["status"], 200);
         assert_eq!(plain["level"], "info");
+    }
+
+    #[test]
+    fn grpc_keys_come_from_the_schema() {
+        let schema = crate::Schema::DEFAULT
+            .with_access_grpc_status_key("rpc.grpc.status_code")
+            .with_access_grpc_code_key("grpc_code")
+            .with_access_grpc_message_key("grpc_message");
+        let on_access = super::super::DefaultOnAccess::new().schema(schema);
+        let line = access_line("application/grpc", on_access);
+        assert_eq!(line["rpc.grpc.status_code"], 5);
+        assert_eq!(line["grpc_code"], "NOT_FOUND");
+        assert_eq!(line["grpc_message"], "no such order");
+        for key in ["grpcStatus", "grpcCode", "grpcMessage"] {
+            assert!(line.get(key).is_none(), "{key}: {line}");
+        }
     }
 
     #[test]
