@@ -89,6 +89,10 @@ pub(crate) struct AccessKeys {
     // Method, path, status, latency and size go inside one object under this key (Google
     // Cloud's `httpRequest`).
     pub(crate) object: Option<&'static str>,
+    // gRPC calls (issue 12 §3): the `grpc-status` number, its name, and the status message.
+    pub(crate) grpc_status: &'static str,
+    pub(crate) grpc_code: &'static str,
+    pub(crate) grpc_message: &'static str,
 }
 
 /// How the names of extra context keys (those given to [`set`](crate::set) and
@@ -424,6 +428,9 @@ impl AccessKeys {
         route: "route",
         latency_format: DurationFormat::Milliseconds,
         object: None,
+        grpc_status: "grpcStatus",
+        grpc_code: "grpcCode",
+        grpc_message: "grpcMessage",
     };
 
     /// The keys that go inside [`AccessKeys::object`], when there is one.
@@ -433,7 +440,7 @@ impl AccessKeys {
 
     /// The keys in the order the access line writes them.
     #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) const fn names(&self) -> [&'static str; 8] {
+    pub(crate) const fn names(&self) -> [&'static str; 11] {
         [
             self.method,
             self.path,
@@ -443,6 +450,9 @@ impl AccessKeys {
             self.size,
             self.outcome,
             self.error,
+            self.grpc_status,
+            self.grpc_code,
+            self.grpc_message,
         ]
     }
 }
@@ -635,6 +645,63 @@ impl Schema {
     pub const fn with_access_route_key(self, key: &'static str) -> Self {
         let access = AccessKeys {
             route: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+}
+
+/// # Access line keys of gRPC calls
+///
+/// A gRPC call's access line (see "gRPC" in the `http` module docs) also has the status it
+/// ended with: a number (`grpcStatus`), its name as the protocol spells it (`grpcCode`, a
+/// string such as `NOT_FOUND`, absent for a number the protocol does not define) and the
+/// status message (`grpcMessage`, a string, absent when there is none). All three are absent
+/// on the lines of requests that are not gRPC.
+///
+/// ```json
+/// {"timestamp":"2026-11-24T14:02:12.125001Z","level":"warn","message":"request completed","requestId":"9f1c","target":"access","method":"POST","path":"/shop.Orders/Get","status":200,"latencyMs":1.204,"size":0,"outcome":"completed","grpcStatus":5,"grpcCode":"NOT_FOUND","grpcMessage":"order 7 not found"}
+/// ```
+impl Schema {
+    /// Sets the access line's key of a gRPC call's status number. Defaults to `grpcStatus`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_grpc_status_key("rpc.grpc.status_code");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_grpc_status_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            grpc_status: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of a gRPC call's status name (`NOT_FOUND`). Defaults to
+    /// `grpcCode`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_grpc_code_key("grpc_code");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_grpc_code_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            grpc_code: key,
+            ..self.access
+        };
+        Self { access, ..self }
+    }
+
+    /// Sets the access line's key of a gRPC call's status message. Defaults to
+    /// `grpcMessage`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_access_grpc_message_key("grpc_message");
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_access_grpc_message_key(self, key: &'static str) -> Self {
+        let access = AccessKeys {
+            grpc_message: key,
             ..self.access
         };
         Self { access, ..self }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use super::OnAccess;
+use super::grpc::GrpcCall;
+use super::{GrpcCode, OnAccess};
 use crate::Context;
 
 /// A request that has ended, as the [`OnAccess`] hook sees it.
@@ -44,6 +45,13 @@ pub struct Access<'a> {
     /// The route template the request matched (`/orders/{id}`), when the
     /// [`HttpRoute`](super::HttpRoute) hook named it.
     pub route: Option<&'a str>,
+    /// The status a gRPC call ended with, from the `grpc-status` trailer (or header, in a
+    /// trailers-only response); `None` for a request that is not gRPC or that ended without
+    /// one. See "gRPC" in the [module docs](super).
+    pub grpc_status: Option<GrpcCode>,
+    /// The gRPC status message (`grpc-message`), percent-decoded and cut to 512 bytes, when
+    /// the call ended with a non-empty one.
+    pub grpc_message: Option<&'a str>,
 }
 
 /// How a request ended.
@@ -101,9 +109,19 @@ pub(crate) struct Pending {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) start: Instant,
     pub(crate) route: Option<String>,
+    // `Some` for a gRPC call: its status, read from the response headers and trailers.
+    pub(crate) grpc: Option<GrpcCall>,
 }
 
 impl Pending {
+    /// Reads a gRPC call's status from response headers or trailers; a request that is not
+    /// gRPC ignores them.
+    pub(crate) fn observe_grpc(&mut self, headers: &http::HeaderMap) {
+        if let Some(grpc) = &mut self.grpc {
+            grpc.observe(headers);
+        }
+    }
+
     /// Runs the hook with the request's context current.
     pub(crate) fn finish(
         self,
@@ -122,6 +140,8 @@ impl Pending {
             outcome,
             error,
             route: self.route.as_deref(),
+            grpc_status: self.grpc.as_ref().and_then(|g| g.status),
+            grpc_message: self.grpc.as_ref().and_then(|g| g.message.as_deref()),
         };
         self.ctx.in_scope(|| self.on_access.on_access(&access));
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tracing::level_filters::LevelFilter;
 use tracing::{Level, Metadata};
 use tracing_core::callsite::{self, Callsite, Identifier};
-use tracing_core::field::{FieldSet, Value};
+use tracing_core::field::{Field, FieldSet, Value};
 use tracing_core::metadata::Kind;
 use tracing_core::subscriber::Interest;
 use tracing_core::Event;
@@ -26,7 +26,7 @@ use crate::schema::{AccessKeys, DurationFormat, Schema, SecondsString, ACCESS_NA
 pub(crate) const TARGET: &str = crate::schema::ACCESS_TARGET;
 
 /// The number of fields: the message, then [`AccessKeys::names`], then the route.
-const FIELDS: usize = 10;
+const FIELDS: usize = 13;
 
 /// One level's callsite of the access line.
 struct AccessCallsite {
@@ -83,6 +83,9 @@ pub(crate) struct AccessValues<'a> {
     pub(crate) size: Option<u64>,
     pub(crate) outcome: &'a str,
     pub(crate) error: Option<&'a str>,
+    pub(crate) grpc_status: Option<u64>,
+    pub(crate) grpc_code: Option<&'a str>,
+    pub(crate) grpc_message: Option<&'a str>,
     pub(crate) route: Option<&'a str>,
 }
 
@@ -97,8 +100,10 @@ impl AccessCallsites {
         }
         // Leaked once per distinct set of keys, as a macro's statics are never freed.
         let names: &'static [&'static str] = Box::leak(Box::new({
-            let [a, b, c, d, e, f, g, h] = keys.names();
-            ["message", a, b, c, d, e, f, g, h, keys.route]
+            let mut names = ["message"; FIELDS];
+            names[1..FIELDS - 1].copy_from_slice(&keys.names());
+            names[FIELDS - 1] = keys.route;
+            names
         }));
         let callsites = AccessCallsites {
             info: make(Level::INFO, names),
@@ -150,19 +155,10 @@ impl AccessCallsites {
         }
         let fields = meta.fields();
         let mut iter = fields.iter();
-        let mut next = || iter.next().expect("ten fields; this is a bug");
-        let (f0, f1, f2, f3, f4, f5, f6, f7, f8) = (
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-        );
-        let f9 = next();
+        let field: [Field; FIELDS] = std::array::from_fn(|_| {
+            iter.next()
+                .expect("the callsite has FIELDS fields; this is a bug")
+        });
         // The latency in the schema's form; each form is made on the stack.
         let d = values.latency;
         let (ms, secs, nanos, text);
@@ -185,18 +181,24 @@ impl AccessCallsites {
                 &ms
             }
         };
-        let value_set: [(&_, Option<&dyn Value>); FIELDS] = [
-            (&f0, Some(&values.message)),
-            (&f1, Some(&values.method)),
-            (&f2, Some(&values.path)),
-            (&f3, values.query.as_ref().map(|v| v as &dyn Value)),
-            (&f4, values.status.as_ref().map(|v| v as &dyn Value)),
-            (&f5, Some(latency)),
-            (&f6, values.size.as_ref().map(|v| v as &dyn Value)),
-            (&f7, Some(&values.outcome)),
-            (&f8, values.error.as_ref().map(|v| v as &dyn Value)),
-            (&f9, values.route.as_ref().map(|v| v as &dyn Value)),
+        // In the order of the callsite's names: the message, `AccessKeys::names`, the route.
+        let value: [Option<&dyn Value>; FIELDS] = [
+            Some(&values.message),
+            Some(&values.method),
+            Some(&values.path),
+            values.query.as_ref().map(|v| v as &dyn Value),
+            values.status.as_ref().map(|v| v as &dyn Value),
+            Some(latency),
+            values.size.as_ref().map(|v| v as &dyn Value),
+            Some(&values.outcome),
+            values.error.as_ref().map(|v| v as &dyn Value),
+            values.grpc_status.as_ref().map(|v| v as &dyn Value),
+            values.grpc_code.as_ref().map(|v| v as &dyn Value),
+            values.grpc_message.as_ref().map(|v| v as &dyn Value),
+            values.route.as_ref().map(|v| v as &dyn Value),
         ];
+        let value_set: [(&Field, Option<&dyn Value>); FIELDS] =
+            std::array::from_fn(|i| (&field[i], value[i]));
         Event::dispatch(meta, &fields.value_set(&value_set));
     }
 }
@@ -252,6 +254,9 @@ mod tests {
             size: None,
             outcome: "completed",
             error: None,
+            grpc_status: None,
+            grpc_code: None,
+            grpc_message: None,
             route: None,
         }
     }

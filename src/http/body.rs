@@ -126,6 +126,11 @@ where
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.size += data.remaining() as u64;
+                } else if let (Some(trailers), Some(pending)) =
+                    (frame.trailers_ref(), this.pending.as_mut())
+                {
+                    // A gRPC call's status comes in the trailers; the HTTP status is 200.
+                    pending.observe_grpc(trailers);
                 }
                 inner.is_end_stream().then_some((Outcome::Completed, None))
             }

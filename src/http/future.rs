@@ -111,15 +111,20 @@ where
                     // A header the service set itself wins.
                     response.headers_mut().entry(name).or_insert(value);
                 }
+                let mut pending = state.pending;
+                if let Some(pending) = &mut pending {
+                    // A trailers-only gRPC response carries its status in the headers.
+                    pending.observe_grpc(response.headers());
+                }
                 let status = response.status();
                 this.span
                     .record("http.response.status_code", status.as_u16());
                 drop(entered);
                 // The span lives on with the body, and closes when the body is dropped.
                 let span = std::mem::replace(this.span, Span::none());
-                Poll::Ready(Ok(response.map(|body| {
-                    ResponseBody::new(body, ctx, span, status, state.pending)
-                })))
+                Poll::Ready(Ok(
+                    response.map(|body| ResponseBody::new(body, ctx, span, status, pending))
+                ))
             }
             Err(err) => {
                 if let Some(pending) = state.pending {

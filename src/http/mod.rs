@@ -147,6 +147,63 @@
 //! the rest of the request as usual), and each status class given its own level
 //! ([`DefaultOnAccess::success_level`] and the others under "Level" there).
 //!
+//! # gRPC
+//!
+//! The layer works in a tonic server, since gRPC metadata are HTTP/2 headers: the request id
+//! comes from `x-request-id` metadata, the trace from `traceparent` and `tracestate`, and the
+//! id goes back in the response's `x-request-id` metadata.
+//!
+//! ```
+//! use std::convert::Infallible;
+//!
+//! use tonic::body::Body;
+//! use tonic::server::NamedService;
+//! use tonic::transport::Server;
+//! use tracing_ambient::http::RequestContextLayer;
+//!
+//! // `service` is any tonic service, such as tonic-build's `ShopServer::new(MyShop)`.
+//! async fn serve<S>(service: S) -> Result<(), tonic::transport::Error>
+//! where
+//!     S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+//!         + NamedService
+//!         + Clone
+//!         + Send
+//!         + Sync
+//!         + 'static,
+//!     S::Future: Send + 'static,
+//! {
+//!     Server::builder()
+//!         .layer(RequestContextLayer::new())
+//!         .add_service(service)
+//!         .serve("127.0.0.1:50051".parse().unwrap())
+//!         .await
+//! }
+//! ```
+//!
+//! A request whose `content-type` is `application/grpc` (alone, or with `+proto`, `+json` or
+//! parameters) is a gRPC call. Its HTTP status is 200 for most errors: the call's own status
+//! comes in the `grpc-status` trailer after the last message, or in the response headers of a
+//! trailers-only response (an error before any message). The access line's `path` is the
+//! gRPC method (`/package.Service/Method`), and it adds `grpcStatus` (the number),
+//! `grpcCode` (its name) and `grpcMessage` (the `grpc-message`, percent-decoded, cut to 512
+//! bytes). Its level comes from the gRPC status, after OpenTelemetry's gRPC conventions,
+//! which name the codes that mean the server failed:
+//!
+//! | gRPC status | level |
+//! | --- | --- |
+//! | `OK` (0) | `info` |
+//! | `UNKNOWN` (2), `DEADLINE_EXCEEDED` (4), `UNIMPLEMENTED` (12), `INTERNAL` (13), `UNAVAILABLE` (14), `DATA_LOSS` (15), and any number gRPC does not define | `error` |
+//! | `CANCELLED` (1), `INVALID_ARGUMENT` (3), `NOT_FOUND` (5), `ALREADY_EXISTS` (6), `PERMISSION_DENIED` (7), `RESOURCE_EXHAUSTED` (8), `FAILED_PRECONDITION` (9), `ABORTED` (10), `OUT_OF_RANGE` (11), `UNAUTHENTICATED` (16) | `warn` |
+//!
+//! A call that failed or panicked is still `error`. A call that ended without a status (the
+//! client went away mid-stream, or the response was not gRPC) has no gRPC keys, and its level
+//! follows the HTTP rules above. gRPC-Web (`application/grpc-web`) is not recognised: its
+//! trailers travel inside the body.
+//!
+//! ```text
+//! {"timestamp":"2026-11-24T14:02:12.125001Z","level":"warn","message":"request completed","requestId":"9f1c","traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"53995c3f42cd8ad8","target":"access","method":"POST","path":"/shop.Orders/Get","status":200,"latencyMs":1.204,"size":0,"outcome":"completed","grpcStatus":5,"grpcCode":"NOT_FOUND","grpcMessage":"order 7 not found"}
+//! ```
+//!
 //! # Panics in handlers
 //!
 //! With [`install_panic_hook`](crate::install_panic_hook) (which [`init`](crate::init) calls),
@@ -165,12 +222,15 @@ mod access_callsite;
 mod body;
 mod deadline;
 mod future;
+mod grpc;
 mod inject;
 mod layer;
 mod make_request_id;
 mod on_access;
 mod propagate;
 mod request_id;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod route;
 #[cfg(feature = "opentelemetry")]
 mod server_span;
@@ -180,6 +240,7 @@ pub use self::{
     access::{Access, Outcome},
     body::ResponseBody,
     future::ResponseFuture,
+    grpc::GrpcCode,
     inject::inject_trace_context,
     layer::RequestContextLayer,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
@@ -191,6 +252,9 @@ pub use self::{
 };
 
 pub use self::deadline::TimeoutFormat;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use self::reqwest::PropagateContextMiddleware;
 
 /// The default request id header, `x-request-id`.
 ///

@@ -7,7 +7,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Level;
 
 use super::access_callsite::{AccessCallsites, AccessValues};
-use super::{Access, Outcome};
+use super::{Access, GrpcCode, Outcome};
 use crate::{Context, Schema};
 
 /// The longest header value written on an access line.
@@ -72,8 +72,11 @@ where
 /// [`with_query`](Self::with_query); `status` (a number) when a response was made;
 /// `latencyMs` (a number of milliseconds, to the microsecond); `size` (a number, the bytes of
 /// body sent) when a response was made; `outcome` (`completed`, `aborted`, `failed` or
-/// `panicked`); `error` (a string) when the inner service or the body failed. A key is absent
-/// rather than `null`, so each keeps one JSON type on every line.
+/// `panicked`); `error` (a string) when the inner service or the body failed; for a gRPC call
+/// that ended with a status, `grpcStatus` (a number), `grpcCode` (its name, such as
+/// `NOT_FOUND`) and `grpcMessage` (a string, when there is one): see "gRPC" in the
+/// [module docs](super). A key is absent rather than `null`, so each keeps one JSON type on
+/// every line.
 ///
 /// Request headers are written only when named with [`request_header`](Self::request_header),
 /// each as a context key `header_<name>` (`headerUserAgent` in the default schema).
@@ -87,6 +90,8 @@ where
 /// aborted before its response; `info` otherwise. Each is set with
 /// [`success_level`](Self::success_level), [`client_error_level`](Self::client_error_level),
 /// [`server_error_level`](Self::server_error_level) and [`panic_level`](Self::panic_level).
+/// A gRPC call that ended with a status takes its level from that status instead (its HTTP
+/// status is 200 for most errors): the table is under "gRPC" in the [module docs](super).
 ///
 /// # Skipped paths
 ///
@@ -451,10 +456,18 @@ impl DefaultOnAccess {
             size,
             outcome,
             error,
+            grpc_status: a.grpc_status.map(|c| u64::from(c.as_u32())),
+            grpc_code: a.grpc_status.and_then(GrpcCode::name),
+            grpc_message: a.grpc_message,
             route,
         };
+        let level = match (a.grpc_status, a.outcome) {
+            // A gRPC call's HTTP status is 200 whatever happened: its own status tells.
+            (Some(code), Outcome::Completed | Outcome::Aborted) => code.level(),
+            _ => self.levels.level(a.status, a.outcome),
+        };
         let callsites = self.callsites.unwrap_or_else(AccessCallsites::for_process);
-        callsites.emit(self.levels.level(a.status, a.outcome), &values);
+        callsites.emit(level, &values);
     }
 }
 

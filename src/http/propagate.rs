@@ -7,12 +7,13 @@ use std::pin::Pin;
 use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Instant;
 
-use http::{HeaderName, Method, Request, Response};
+use http::{HeaderMap, HeaderName, Method, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::{inject_trace_context, RequestId};
+use crate::trace_context::TraceParent;
 use crate::Context;
 
 /// The target of the line written for each outgoing call.
@@ -193,38 +194,45 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let Some(ctx) = Context::current() else {
+        let Some((ctx, sent)) = propagate(request.headers_mut(), &self.layer.header) else {
             return PropagateFuture::new(self.inner.call(request), None);
         };
-        let sent = inject_trace_context(request.headers_mut());
-        let header = &self.layer.header;
-        if !request.headers().contains_key(header) {
-            // A context opened by hand holds any id: only a valid one is sent.
-            let id = ctx.request_id().and_then(|id| RequestId::new(&id).ok());
-            if let Some(id) = id {
-                request
-                    .headers_mut()
-                    .insert(header.clone(), id.to_header_value());
-            }
-        }
-        let call = self.layer.call_line.then(|| Call {
-            ctx,
-            method: request.method().clone(),
-            host: request
-                .uri()
-                .authority()
-                .map(|a| a.as_str().to_owned())
-                .unwrap_or_default(),
-            path: request.uri().path().to_owned(),
-            traceparent: sent.map(|tp| tp.to_string()),
-            start: Instant::now(),
+        let call = self.layer.call_line.then(|| {
+            let uri = request.uri();
+            // The host and port only: an authority may carry `user:password@`.
+            let host = match (uri.host(), uri.port_u16()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_owned(),
+                (None, _) => String::new(),
+            };
+            let method = request.method().clone();
+            Call::new(ctx, method, host, uri.path().to_owned(), sent)
         });
         PropagateFuture::new(self.inner.call(request), call)
     }
 }
 
-/// What the call line needs, kept from `call` to the response.
-struct Call {
+/// Sets the current request's trace context and request id on an outgoing call's headers
+/// (see [`PropagateContextLayer`]); returns the context and the `traceparent` sent, or `None`
+/// outside any context, when nothing is changed.
+pub(crate) fn propagate(
+    headers: &mut HeaderMap,
+    header: &HeaderName,
+) -> Option<(Context, Option<TraceParent>)> {
+    let ctx = Context::current()?;
+    let sent = inject_trace_context(headers);
+    if !headers.contains_key(header) {
+        // A context opened by hand holds any id: only a valid one is sent.
+        let id = ctx.request_id().and_then(|id| RequestId::new(&id).ok());
+        if let Some(id) = id {
+            headers.insert(header.clone(), id.to_header_value());
+        }
+    }
+    Some((ctx, sent))
+}
+
+/// What the call line needs, kept from the call to its response.
+pub(crate) struct Call {
     ctx: Context,
     method: Method,
     host: String,
@@ -234,7 +242,27 @@ struct Call {
 }
 
 impl Call {
-    fn log(self, status: Option<u16>, error: Option<&str>) {
+    /// Starts timing a call to `host` (and port, never credentials) and `path` (never the
+    /// query string).
+    pub(crate) fn new(
+        ctx: Context,
+        method: Method,
+        host: String,
+        path: String,
+        sent: Option<TraceParent>,
+    ) -> Self {
+        Call {
+            ctx,
+            method,
+            host,
+            path,
+            traceparent: sent.map(|tp| tp.to_string()),
+            start: Instant::now(),
+        }
+    }
+
+    /// Writes the call line: the status when a response came, else the error.
+    pub(crate) fn log(self, status: Option<u16>, error: Option<&str>) {
         // Microseconds, as the access line has them.
         let latency_ms = (self.start.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
         let (method, host, path) = (self.method.as_str(), &*self.host, &*self.path);
@@ -306,5 +334,61 @@ impl<F> fmt::Debug for PropagateFuture<F> {
         f.debug_struct("PropagateFuture")
             .field("call_line", &self.call.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::convert::Infallible;
+
+    use tower::ServiceExt;
+    use tracing_subscriber::prelude::*;
+
+    use crate::test_support::MockMakeWriter;
+    use crate::JsonLayer;
+
+    #[test]
+    fn call_line_host_has_no_credentials() {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let client = tower::service_fn(|request: Request<()>| async move {
+            // The client still gets the URI as the caller wrote it.
+            let authority = request.uri().authority().unwrap().as_str().to_owned();
+            assert!(authority.starts_with("user:hunter2@stock"), "{authority}");
+            Ok::<_, Infallible>(Response::new(()))
+        });
+        let client = PropagateContextLayer::new()
+            .with_call_line(true)
+            .layer(client);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ctx = Context::new().with_request_id("creds-1");
+        for uri in [
+            "http://user:hunter2@stock:8080/items?token=x",
+            "http://user:hunter2@stock/items",
+        ] {
+            let request = Request::get(uri).body(()).unwrap();
+            let response = runtime.block_on(ctx.clone().scope(client.clone().oneshot(request)));
+            assert!(response.is_ok(), "{uri}");
+        }
+        let text = writer.text();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["host"], "stock:8080");
+        assert_eq!(lines[0]["path"], "/items");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["requestId"], "creds-1");
+        assert_eq!(lines[1]["host"], "stock");
+        assert!(
+            !text.contains("hunter2") && !text.contains("token"),
+            "{text}"
+        );
     }
 }

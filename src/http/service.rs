@@ -12,6 +12,7 @@ use tower_service::Service;
 use tracing::Span;
 
 use super::access::Pending;
+use super::grpc::GrpcCall;
 use super::layer::Config;
 use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
@@ -298,6 +299,7 @@ where
                 .collect(),
             start,
             route,
+            grpc: GrpcCall::detect(&parts.headers),
         });
         let response_header = id
             .filter(|_| self.config.response_header)
