@@ -95,6 +95,11 @@ async fn get(request: Request<String>) -> Result<Response<String>, Status> {
             tracing_ambient::request_id().unwrap_or_default(),
             tracing_ambient::traceparent().unwrap_or_default()
         ))),
+        // The deadline the middleware took from the client's `grpc-timeout`, in whole ms.
+        "remaining" => Ok(Response::new(
+            tracing_ambient::remaining()
+                .map_or_else(|| "none".to_owned(), |r| r.as_millis().to_string()),
+        )),
         "missing" => Err(Status::not_found("order 7 not found")),
         _ => Err(Status::internal("database on fire")),
     }
@@ -425,4 +430,25 @@ async fn invalid_request_id_metadata_is_replaced() {
     let lines = lines_of(sent).await;
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1].at("grpcStatus"), 0);
+}
+
+/// Issue 12 §3: a gRPC client's deadline (`grpc-timeout`, which tonic sends for
+/// `Request::set_timeout`) becomes the context's deadline, with no option to set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_timeout_becomes_the_context_deadline() {
+    let _capture = capture();
+    let mut client = shop().await;
+    let mut with_timeout = request("remaining", "grpc-deadline-1", None);
+    with_timeout.set_timeout(std::time::Duration::from_millis(1500));
+    let remaining: u64 = unary(&mut client, "/test.Shop/Get", with_timeout)
+        .await
+        .unwrap()
+        .into_inner()
+        .parse()
+        .expect("a deadline was set");
+    assert!((1000..1500).contains(&remaining), "{remaining} ms left");
+    let without = request("remaining", "grpc-deadline-2", None);
+    let none = unary(&mut client, "/test.Shop/Get", without).await.unwrap();
+    assert_eq!(none.into_inner(), "none");
+    println!("grpc-timeout 1500m: {remaining} ms left in the handler");
 }

@@ -42,9 +42,12 @@ pub(crate) struct DeadlineConfig {
 
 impl DeadlineConfig {
     /// Sets the request's deadline: the earlier of the layer's timeout and the header's, both
-    /// counted from now. An invalid header, or several, counts as none.
-    pub(crate) fn apply(&self, headers: &HeaderMap, ctx: &Context) {
-        let from_header = self.header.as_ref().and_then(|(name, format)| {
+    /// counted from now. An invalid header, or several, counts as none. A gRPC call with no
+    /// header named reads `grpc-timeout`, which gRPC clients send for their deadline.
+    pub(crate) fn apply(&self, headers: &HeaderMap, ctx: &Context, grpc: bool) {
+        let grpc_timeout = (HeaderName::from_static("grpc-timeout"), TimeoutFormat::Grpc);
+        let header = self.header.as_ref().or(grpc.then_some(&grpc_timeout));
+        let from_header = header.and_then(|(name, format)| {
             let mut values = headers.get_all(name).iter();
             match (values.next(), values.next()) {
                 (Some(value), None) => parse(value, *format),

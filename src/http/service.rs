@@ -268,7 +268,10 @@ where
         let start = Instant::now();
         let (mut parts, body) = request.into_parts();
         let ctx = Context::new();
-        self.config.deadline.apply(&parts.headers, &ctx);
+        let grpc = GrpcCall::detect(&parts.headers);
+        self.config
+            .deadline
+            .apply(&parts.headers, &ctx, grpc.is_some());
         let id = self.request_id(&mut parts, &ctx);
         let trace = self
             .config
@@ -299,7 +302,7 @@ where
                 .collect(),
             start,
             route,
-            grpc: GrpcCall::detect(&parts.headers),
+            grpc,
         });
         let response_header = id
             .filter(|_| self.config.response_header)
