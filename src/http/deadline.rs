@@ -167,7 +167,7 @@ mod tests {
                 headers.insert(&name, HeaderValue::from_str(value).unwrap());
             }
             let ctx = Context::new();
-            config.apply(&headers, &ctx);
+            config.apply(&headers, &ctx, false);
             ctx.remaining().unwrap()
         };
         assert!(remaining(Some("100")) <= Duration::from_millis(100));
@@ -177,7 +177,7 @@ mod tests {
         assert!(remaining(None) > Duration::from_secs(9));
         let off = DeadlineConfig::default();
         let ctx = Context::new();
-        off.apply(&HeaderMap::new(), &ctx);
+        off.apply(&HeaderMap::new(), &ctx, false);
         assert_eq!(ctx.deadline(), None);
     }
 
@@ -192,12 +192,12 @@ mod tests {
         headers.append(&name, HeaderValue::from_static("100"));
         headers.append(&name, HeaderValue::from_static("200"));
         let ctx = Context::new();
-        config.apply(&headers, &ctx);
+        config.apply(&headers, &ctx, false);
         assert_eq!(ctx.deadline(), None);
         let mut headers = HeaderMap::new();
         headers.insert(&name, HeaderValue::from_static("9999999999999999999"));
         let ctx = Context::new();
-        config.apply(&headers, &ctx);
+        config.apply(&headers, &ctx, false);
         // About 317 million years: fits the clock on 64-bit Unix; either way, no panic.
         assert!(ctx.deadline().is_none_or(|d| d > Instant::now()));
     }
