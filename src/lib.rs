@@ -91,3 +91,13 @@ pub use log_bridge::LogBridge;
 pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{DurationFormat, ErrorKeys, IdFormat, KeyCase, Schema};
 pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};
+
+/// The README's code blocks, compiled and run as doc tests (they use every feature).
+#[cfg(all(
+    doctest,
+    feature = "http",
+    feature = "opentelemetry",
+    feature = "reqwest"
+))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
