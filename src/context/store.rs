@@ -165,6 +165,9 @@ impl Entries {
             extra.slot = Slot::new(value);
         } else {
             let camel = to_camel_case(&snake);
+            // Most requests set one or two extra keys: grow one at a time rather than
+            // reserving four entries (an entry is some 150 bytes) for the first.
+            self.extras.reserve_exact(1);
             self.extras.push(Extra {
                 snake_key: Key::new(&snake),
                 camel_key: Key::new(&camel),
