@@ -165,9 +165,11 @@ impl Entries {
             extra.slot = Slot::new(value);
         } else {
             let camel = to_camel_case(&snake);
-            // Most requests set one or two extra keys: grow one at a time rather than
-            // reserving four entries (an entry is some 150 bytes) for the first.
-            self.extras.reserve_exact(1);
+            // Most requests set one to three extra keys: grow one at a time up to four
+            // rather than reserving four entries (some 150 bytes each) for the first.
+            if self.extras.len() < 4 {
+                self.extras.reserve_exact(1);
+            }
             self.extras.push(Extra {
                 snake_key: Key::new(&snake),
                 camel_key: Key::new(&camel),
