@@ -1,5 +1,6 @@
 //! One workload, four JSON layers: tracing-subscriber's `fmt().json()`,
-//! tracing-bunyan-formatter, json-subscriber and ours.
+//! tracing-bunyan-formatter, json-subscriber and ours; and a reference row, a minimal layer
+//! written the straightforward way (`benches/support/minimal.rs`).
 //!
 //! ```text
 //! cargo bench --bench layers                 # report table + criterion timings
@@ -24,6 +25,9 @@ use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+
+#[path = "support/minimal.rs"]
+mod minimal;
 
 const REQUEST_ID: &str = "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -99,13 +103,15 @@ enum Contender {
     FmtJson,
     Bunyan,
     JsonSubscriber,
+    Minimal,
 }
 
-const CONTENDERS: [Contender; 4] = [
+const CONTENDERS: [Contender; 5] = [
     Contender::Ambient,
     Contender::FmtJson,
     Contender::Bunyan,
     Contender::JsonSubscriber,
+    Contender::Minimal,
 ];
 
 impl Contender {
@@ -115,6 +121,7 @@ impl Contender {
             Contender::FmtJson => "fmt-json",
             Contender::Bunyan => "bunyan",
             Contender::JsonSubscriber => "json-subscriber",
+            Contender::Minimal => "minimal",
         }
     }
 
@@ -152,6 +159,7 @@ impl Contender {
                         .with_writer(Discard),
                 )
                 .into(),
+            Contender::Minimal => registry.with(minimal::MinimalLayer::new(Discard)).into(),
         }
     }
 
@@ -393,15 +401,18 @@ criterion_group! {
     targets = single_thread, threads
 }
 
-/// `-- ops <variant> <contender>`: runs 100,000 operations of one pair and nothing else, for
-/// `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load.
+/// `-- ops <variant> <contender> [n]`: runs `n` (default 100,000) operations of one pair and
+/// nothing else, for `valgrind --tool=callgrind`, whose instruction counts do not depend on
+/// the machine's load. Two runs (`n` and `2n`) give the cost of one operation without the
+/// setup: `(I(2n) - I(n)) / n`.
 fn ops_only(args: &[String]) -> bool {
     let Some(at) = args.iter().position(|a| a == "ops") else {
         return false;
     };
     let (Some(variant), Some(contender)) = (args.get(at + 1), args.get(at + 2)) else {
-        panic!("usage: ops <variant> <contender>");
+        panic!("usage: ops <variant> <contender> [operations]");
     };
+    let n: u64 = args.get(at + 3).map_or(100_000, |n| n.parse().expect("a count"));
     let variant = VARIANTS
         .into_iter()
         .find(|v| v.name() == variant)
@@ -411,7 +422,7 @@ fn ops_only(args: &[String]) -> bool {
         .find(|c| c.name() == contender)
         .expect("contender");
     variant.run(contender, |op| {
-        for _ in 0..100_000 {
+        for _ in 0..n {
             op();
         }
     });
