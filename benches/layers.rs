@@ -412,7 +412,9 @@ fn ops_only(args: &[String]) -> bool {
     let (Some(variant), Some(contender)) = (args.get(at + 1), args.get(at + 2)) else {
         panic!("usage: ops <variant> <contender> [operations]");
     };
-    let n: u64 = args.get(at + 3).map_or(100_000, |n| n.parse().expect("a count"));
+    let n: u64 = args
+        .get(at + 3)
+        .map_or(100_000, |n| n.parse().expect("a count"));
     let variant = VARIANTS
         .into_iter()
         .find(|v| v.name() == variant)
