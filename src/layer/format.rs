@@ -550,10 +550,9 @@ impl Walk<'_, '_> {
         };
         if message && !self.message {
             self.message = true;
-            w.line.message.push(b',');
             w.line
                 .message
-                .extend_from_slice(w.prepared.keys.message.fragment());
+                .extend_from_slice(&w.prepared.message_fragment);
             return Dest::Message;
         }
         if log && w.from_log {

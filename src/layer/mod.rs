@@ -161,6 +161,8 @@ pub(crate) struct Prepared {
     pub(crate) settings: Settings,
     /// The layer's own keys, made unique, escaped and hashed.
     pub(crate) keys: LayerKeys,
+    /// `,"message":`, ready to copy.
+    pub(crate) message_fragment: Box<[u8]>,
     /// The static fields as `,"key":value…`, ready to copy.
     pub(crate) static_json: Box<[u8]>,
     pub(crate) reserved: Reserved,
@@ -254,6 +256,7 @@ impl Prepared {
         Prepared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             settings,
+            message_fragment: [b",", keys.message.fragment()].concat().into(),
             keys,
             static_json: static_json.into_boxed_slice(),
             reserved,
