@@ -33,7 +33,7 @@ fn seeded() -> StdRng {
 }
 
 /// Fills `out` with random bytes from this thread's generator.
-fn fill(out: &mut [u8]) {
+pub(crate) fn fill(out: &mut [u8]) {
     RNG.try_with(|rng| match rng.try_borrow_mut() {
         Ok(mut rng) => rng.fill_bytes(out),
         // Not reentrant in practice; a fresh generator is as good.
