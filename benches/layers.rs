@@ -1,10 +1,14 @@
 //! One workload, four JSON layers: tracing-subscriber's `fmt().json()`,
-//! tracing-bunyan-formatter, json-subscriber and ours.
+//! tracing-bunyan-formatter, json-subscriber and ours; and a reference row, a minimal layer
+//! written the straightforward way (`benches/support/minimal.rs`).
 //!
 //! ```text
 //! cargo bench --bench layers                 # report table + criterion timings
 //! cargo bench --bench layers -- report-only  # only the bytes/allocations table and samples
 //! ```
+//!
+//! (g) is ours alone: the event logged in each of 1, 100 or 10,000 open contexts in turn, with
+//! 3 or 53 keys each (`-- ops g_scale/10000_contexts_53_keys tracing-ambient` for callgrind).
 //!
 //! Each contender is installed with `tracing::dispatcher::with_default` in this process and
 //! writes to a `MakeWriter` that discards the bytes but counts them (per thread, so that the
@@ -24,6 +28,9 @@ use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
+
+#[path = "support/minimal.rs"]
+mod minimal;
 
 const REQUEST_ID: &str = "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -99,13 +106,15 @@ enum Contender {
     FmtJson,
     Bunyan,
     JsonSubscriber,
+    Minimal,
 }
 
-const CONTENDERS: [Contender; 4] = [
+const CONTENDERS: [Contender; 5] = [
     Contender::Ambient,
     Contender::FmtJson,
     Contender::Bunyan,
     Contender::JsonSubscriber,
+    Contender::Minimal,
 ];
 
 impl Contender {
@@ -115,6 +124,7 @@ impl Contender {
             Contender::FmtJson => "fmt-json",
             Contender::Bunyan => "bunyan",
             Contender::JsonSubscriber => "json-subscriber",
+            Contender::Minimal => "minimal",
         }
     }
 
@@ -152,6 +162,7 @@ impl Contender {
                         .with_writer(Discard),
                 )
                 .into(),
+            Contender::Minimal => registry.with(minimal::MinimalLayer::new(Discard)).into(),
         }
     }
 
@@ -380,6 +391,84 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
+// === (g) scale: many open contexts, many keys ===
+
+/// The numbers of open contexts of (g): events cycle through them, one per operation.
+const OPEN_CONTEXTS: [usize; 3] = [1, 100, 10_000];
+/// The numbers of extra keys of (g), besides requestId, userId and traceId.
+const EXTRA_KEYS: [usize; 2] = [0, 50];
+
+/// (g): our layer, `open` request contexts alive at once (each with requestId, userId,
+/// traceId and `extra` more keys), the event logged in each of them in turn. Calls `run` with
+/// the operation: enter the next context, log the event.
+fn scale<R>(open: usize, extra: usize, run: impl FnOnce(&mut dyn FnMut()) -> R) -> R {
+    let contexts: Vec<Context> = (0..open)
+        .map(|i| {
+            let ctx = Context::new()
+                .with_request_id(format!("{}-{i}", &REQUEST_ID[..30]))
+                .with_trace_id(TRACE_ID)
+                .with_user_id(USER_ID + i as u64);
+            for k in 0..extra {
+                ctx.set(&format!("extra_key_{k}"), format!("value {k} of {i}"));
+            }
+            ctx
+        })
+        .collect();
+    let dispatch = Contender::Ambient.dispatch(false);
+    let mut next = 0;
+    tracing::dispatcher::with_default(&dispatch, || {
+        run(&mut || {
+            contexts[next].in_scope(event);
+            next = (next + 1) % open;
+        })
+    })
+}
+
+fn scale_name(open: usize, extra: usize) -> String {
+    format!("g_scale/{open}_contexts_{}_keys", 3 + extra)
+}
+
+fn scale_report() {
+    println!("## (g) Scale: bytes and allocations per event\n");
+    println!("| open contexts | keys | bytes/event | allocations/event |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for extra in EXTRA_KEYS {
+        for open in OPEN_CONTEXTS {
+            let (bytes, allocations) = scale(open, extra, |op| {
+                for _ in 0..open.max(100) {
+                    op();
+                }
+                let (b0, a0) = (BYTES.with(Cell::get), ALLOCATIONS.with(Cell::get));
+                for _ in 0..REPORT_OPS {
+                    op();
+                }
+                (BYTES.with(Cell::get) - b0, ALLOCATIONS.with(Cell::get) - a0)
+            });
+            println!(
+                "| {open} | {} | {:.1} | {:.2} |",
+                3 + extra,
+                bytes as f64 / REPORT_OPS as f64,
+                allocations as f64 / REPORT_OPS as f64
+            );
+        }
+    }
+    println!();
+}
+
+fn scale_benches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("g_scale");
+    for extra in EXTRA_KEYS {
+        for open in OPEN_CONTEXTS {
+            scale(open, extra, |op| {
+                group.bench_function(format!("{open}_contexts_{}_keys", 3 + extra), |b| {
+                    b.iter(&mut *op)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -390,18 +479,35 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = single_thread, threads
+    targets = single_thread, threads, scale_benches
 }
 
-/// `-- ops <variant> <contender>`: runs 100,000 operations of one pair and nothing else, for
-/// `valgrind --tool=callgrind`, whose instruction counts do not depend on the machine's load.
+/// `-- ops <variant> <contender> [n]`: runs `n` (default 100,000) operations of one pair and
+/// nothing else, for `valgrind --tool=callgrind`, whose instruction counts do not depend on
+/// the machine's load. Two runs (`n` and `2n`) give the cost of one operation without the
+/// setup: `(I(2n) - I(n)) / n`.
 fn ops_only(args: &[String]) -> bool {
     let Some(at) = args.iter().position(|a| a == "ops") else {
         return false;
     };
     let (Some(variant), Some(contender)) = (args.get(at + 1), args.get(at + 2)) else {
-        panic!("usage: ops <variant> <contender>");
+        panic!("usage: ops <variant> <contender> [operations]");
     };
+    let n: u64 = args
+        .get(at + 3)
+        .map_or(100_000, |n| n.parse().expect("a count"));
+    if let Some((open, extra)) = OPEN_CONTEXTS
+        .into_iter()
+        .flat_map(|open| EXTRA_KEYS.map(|extra| (open, extra)))
+        .find(|&(open, extra)| scale_name(open, extra) == *variant)
+    {
+        scale(open, extra, |op| {
+            for _ in 0..n {
+                op();
+            }
+        });
+        return true;
+    }
     let variant = VARIANTS
         .into_iter()
         .find(|v| v.name() == variant)
@@ -411,7 +517,7 @@ fn ops_only(args: &[String]) -> bool {
         .find(|c| c.name() == contender)
         .expect("contender");
     variant.run(contender, |op| {
-        for _ in 0..100_000 {
+        for _ in 0..n {
             op();
         }
     });
@@ -426,6 +532,7 @@ fn main() {
     // Under a profiler (`--profile-time`) only the benchmark named runs.
     if !std::env::args().any(|a| a == "--profile-time") {
         report();
+        scale_report();
     }
     if std::env::args().any(|a| a == "report-only") {
         return;

@@ -31,7 +31,12 @@ const KEPT_LEN: usize = 64;
 /// assert!(RequestId::new(&"x".repeat(129)).is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId(Box<str>);
+pub struct RequestId(
+    // Kept as the header value it is written as: a clone shares the bytes, so the request
+    // header, the response header and the request extension cost one allocation between
+    // them, and an id taken from a request header costs none.
+    HeaderValue,
+);
 
 /// The error returned when a request id breaks the rules of [`RequestId`].
 ///
@@ -57,7 +62,9 @@ impl RequestId {
     /// ```
     pub fn new(id: &str) -> Result<Self, InvalidRequestId> {
         if valid(id.as_bytes()) {
-            Ok(RequestId(id.into()))
+            HeaderValue::from_str(id)
+                .map(RequestId)
+                .map_err(|_| InvalidRequestId(()))
         } else {
             Err(InvalidRequestId(()))
         }
@@ -70,7 +77,8 @@ impl RequestId {
     /// assert_eq!(id.as_str(), "r1");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(self.0.as_bytes())
+            .expect("a validated request id is ASCII, this is a bug")
     }
 
     /// Returns the id as a header value.
@@ -80,8 +88,7 @@ impl RequestId {
     /// assert_eq!(id.to_header_value(), "r1");
     /// ```
     pub fn to_header_value(&self) -> HeaderValue {
-        HeaderValue::from_str(&self.0)
-            .expect("a validated request id is a valid header value, this is a bug")
+        self.0.clone()
     }
 
     /// Returns a printable, truncated form of an invalid client value: the first 64 bytes, each
@@ -103,12 +110,11 @@ impl TryFrom<&HeaderValue> for RequestId {
     type Error = InvalidRequestId;
 
     fn try_from(value: &HeaderValue) -> Result<Self, Self::Error> {
-        let bytes = value.as_bytes();
-        if valid(bytes) {
-            // Every allowed byte is ASCII.
-            std::str::from_utf8(bytes)
-                .map_err(|_| InvalidRequestId(()))
-                .and_then(RequestId::new)
+        if valid(value.as_bytes()) {
+            // The client's bytes, shared rather than copied; marked as any id we make is.
+            let mut value = value.clone();
+            value.set_sensitive(false);
+            Ok(RequestId(value))
         } else {
             Err(InvalidRequestId(()))
         }
@@ -125,13 +131,13 @@ impl TryFrom<&str> for RequestId {
 
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequestId").field(&&*self.0).finish()
+        f.debug_tuple("RequestId").field(&self.as_str()).finish()
     }
 }
 

@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use http::request::Parts;
-use http::{HeaderMap, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_service::Service;
 use tracing::Span;
@@ -16,7 +16,8 @@ use super::grpc::GrpcCall;
 use super::layer::Config;
 use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
-use crate::trace_context::{hex, rng, TraceInfo, TraceParent, TraceState, SAMPLED};
+use crate::context::{Known, Value};
+use crate::trace_context::{rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 use crate::Context;
 
 /// The context key an invalid client request id is kept under, when asked to.
@@ -110,8 +111,9 @@ impl<S> RequestContext<S> {
     }
 
     /// Takes the request id from the header when it is valid, else makes one; puts it in
-    /// the context, the request header and the request extensions.
-    fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<RequestId> {
+    /// the context, the request header and the request extensions. Returns it as the header
+    /// value, made once and shared by every header it goes in.
+    fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<HeaderValue> {
         let header = &self.config.header;
         #[cfg(feature = "tower-http")]
         let from_extension = parts
@@ -146,18 +148,18 @@ impl<S> RequestContext<S> {
                 self.make_request_id.make_request_id(parts)
             }
         };
-        if let Some(id) = &id {
-            ctx.set("request_id", id.as_str());
-            // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id
-            // the lines carry.
-            parts.headers.insert(header.clone(), id.to_header_value());
-            parts.extensions.insert(id.clone());
-            #[cfg(feature = "tower-http")]
-            parts
-                .extensions
-                .insert(tower_http::request_id::RequestId::new(id.to_header_value()));
-        }
-        id
+        let id = id?;
+        ctx.set_known(Known::RequestId, Value::from(id.as_str()));
+        // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
+        // lines carry.
+        let value = id.to_header_value();
+        parts.headers.insert(header.clone(), value.clone());
+        #[cfg(feature = "tower-http")]
+        parts
+            .extensions
+            .insert(tower_http::request_id::RequestId::new(value.clone()));
+        parts.extensions.insert(id);
+        Some(value)
     }
 
     fn keep_invalid(&self, raw: &[u8], ctx: &Context) {
@@ -189,10 +191,10 @@ impl RequestTrace {
             (Some(value), None) => TraceParent::try_from(value).ok(),
             _ => None,
         };
-        let mut span_id = [0u8; 8];
-        rng::fill_nonzero(&mut span_id);
-        let (trace_id, info) = match incoming {
+        let (trace_id, span_id, info) = match incoming {
             Some(tp) => {
+                let mut span_id = [0u8; 8];
+                rng::fill_nonzero(&mut span_id);
                 let parts = headers.get_all(TRACESTATE).iter().map(|v| v.as_bytes());
                 let info = TraceInfo {
                     // Only `sampled` is defined; the spec says to pass the other bits on as zero.
@@ -200,17 +202,17 @@ impl RequestTrace {
                     parent_id: Some(tp.parent_id()),
                     tracestate: TraceState::parse_parts(parts).ok(),
                 };
-                (tp.trace_id(), info)
+                (tp.trace_id(), span_id, info)
             }
             None => {
-                let mut trace_id = [0u8; 16];
-                rng::fill_nonzero(&mut trace_id);
+                // Both ids from one draw of the thread's generator.
+                let (trace_id, span_id) = rng::trace_and_span_ids();
                 let info = TraceInfo {
                     flags: SAMPLED,
                     parent_id: None,
                     tracestate: None,
                 };
-                (trace_id, info)
+                (trace_id, span_id, info)
             }
         };
         RequestTrace {
@@ -223,9 +225,45 @@ impl RequestTrace {
 
     /// Puts the ids and the rest of the trace context in the request's context.
     fn store(self, ctx: &Context) {
-        ctx.set("trace_id", hex(&self.trace_id));
-        ctx.set("span_id", hex(&self.span_id));
+        // Hexed on the stack and set as well-known keys: no `String`, no serde.
+        let (mut trace_hex, mut span_hex) = ([0u8; 32], [0u8; 16]);
+        ctx.set_known(
+            Known::TraceId,
+            Value::from(hex_into(&self.trace_id, &mut trace_hex)),
+        );
+        ctx.set_known(
+            Known::SpanId,
+            Value::from(hex_into(&self.span_id, &mut span_hex)),
+        );
         ctx.attach(self.info);
+    }
+}
+
+/// Writes `bytes` as lowercase hex into `out` (twice as long) and returns it, with no
+/// `String` in between.
+fn hex_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0xf)];
+    }
+    std::str::from_utf8(out).expect("hex digits are ASCII, this is a bug")
+}
+
+/// The request span's `otel.name`: `{method} {http.route}`, or `{method}` when the route is
+/// unknown. Formatted only by a layer that reads it, so a request whose span no layer
+/// records makes no `String` for it.
+struct OtelName<'a> {
+    method: &'a str,
+    route: Option<&'a str>,
+}
+
+impl fmt::Display for OtelName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.route {
+            Some(route) => write!(f, "{} {route}", self.method),
+            None => f.write_str(self.method),
+        }
     }
 }
 
@@ -233,14 +271,9 @@ impl RequestTrace {
 /// conventions; `http.response.status_code` is recorded when the response is made.
 fn request_span(parts: &Parts, route: Option<&str>) -> Span {
     let method = parts.method.as_str();
-    // OpenTelemetry: `{method} {http.route}`, or `{method}` when the route is unknown.
-    let name = match route {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
-    };
     tracing::info_span!(
         "HTTP request",
-        otel.name = name,
+        otel.name = %OtelName { method, route },
         otel.kind = "server",
         http.request.method = method,
         url.path = parts.uri.path(),
@@ -306,7 +339,7 @@ where
         });
         let response_header = id
             .filter(|_| self.config.response_header)
-            .map(|id| (self.config.header.clone(), id.to_header_value()));
+            .map(|value| (self.config.header.clone(), value));
         // Stored once the span has given its ids, if it is an OpenTelemetry span: no user code
         // runs in the context before this, so every line of the request carries the same ids.
         if let Some(trace) = trace {

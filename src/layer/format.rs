@@ -9,8 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Metadata};
 
+use super::callsite::{CallsiteInfo, FieldInfo};
 use super::ids::{Id, IdForm};
-use super::line::{bloom_bit, for_each_dotted_prefix, Line};
+use super::line::{bloom_bits, bloom_has, for_each_dotted_prefix, Line};
 use super::Prepared;
 use crate::context::{Entries, Known};
 use crate::json::{self, hash_key, Key};
@@ -40,12 +41,19 @@ pub(crate) struct Reserved {
 
 impl Reserved {
     pub(crate) fn insert(&mut self, key: Key) {
-        self.bloom |= bloom_bit(key.hash());
+        self.bloom |= bloom_bits(key.hash());
         for_each_dotted_prefix(key.escaped(), |hash, len| {
-            self.prefix_bloom |= bloom_bit(hash);
+            self.prefix_bloom |= bloom_bits(hash);
             self.prefixes.push((hash, key.escaped()[..len].into()));
         });
         self.keys.push(key);
+    }
+
+    /// Returns `true` if a key with these [`bloom_bits`] may be reserved or the dotted prefix
+    /// of a reserved key: `false` proves it is neither.
+    #[inline]
+    fn may_conflict(&self, bits: u64) -> bool {
+        bloom_has(self.bloom, bits) || bloom_has(self.prefix_bloom, bits)
     }
 
     /// Returns `true` if `key` is reserved, the dotted prefix of a reserved key, or has a
@@ -56,7 +64,7 @@ impl Reserved {
 
     #[inline]
     fn contains_escaped(&self, hash: u64, escaped: &[u8]) -> bool {
-        self.bloom & bloom_bit(hash) != 0
+        bloom_has(self.bloom, bloom_bits(hash))
             && self
                 .keys
                 .iter()
@@ -65,7 +73,7 @@ impl Reserved {
 
     #[inline]
     fn is_prefix(&self, hash: u64, escaped: &[u8]) -> bool {
-        self.prefix_bloom & bloom_bit(hash) != 0
+        bloom_has(self.prefix_bloom, bloom_bits(hash))
             && self
                 .prefixes
                 .iter()
@@ -131,6 +139,18 @@ pub(crate) struct LineWriter<'a> {
     cut: bool,
     /// Trace and span ids that replace the context's (see [`Self::set_span_ids`]).
     span_ids: Option<SpanIds>,
+    /// What is known of the event's callsite beforehand (see [`Self::set_callsite`]).
+    callsite: Option<&'a CallsiteInfo>,
+    /// Whether the event comes from the `log` crate.
+    from_log: bool,
+    /// The well-known context keys on the line (bit `Known as usize`) that are not in the
+    /// line's key set, see [`Self::known_key`].
+    known_on_line: u8,
+    /// Likewise the event's fields written by the fast path (bit = field index, below 64).
+    fast_on_line: u64,
+    /// Where the message goes: it is kept aside while the fields are walked, and put right
+    /// after the level by [`Self::finish`].
+    message_at: usize,
     /// When the line's context was made, for the elapsed key.
     created: Option<std::time::Instant>,
 }
@@ -143,8 +163,21 @@ impl<'a> LineWriter<'a> {
             cap,
             cut: false,
             span_ids: None,
+            callsite: None,
+            from_log: false,
+            known_on_line: 0,
+            fast_on_line: 0,
+            message_at: 0,
             created: None,
         }
+    }
+
+    /// Sets what is known of the event's callsite (its keys escaped, which of them can take
+    /// the fast path) and whether the event comes from the `log` crate, whose `log.` fields
+    /// are written as target, file and line instead.
+    pub(crate) fn set_callsite(&mut self, callsite: &'a CallsiteInfo, from_log: bool) {
+        self.callsite = Some(callsite);
+        self.from_log = from_log;
     }
 
     /// Sets the trace and span ids of the OpenTelemetry span the event is in, which replace
@@ -154,14 +187,11 @@ impl<'a> LineWriter<'a> {
         self.span_ids = ids;
     }
 
-    /// Opens the line: `{"timestamp":…,"level":…` and the message, if the event has one.
-    /// Returns the index of the field written as the message.
-    pub(crate) fn core(
-        &mut self,
-        now: std::time::SystemTime,
-        level: &Level,
-        event: &Event<'_>,
-    ) -> Option<usize> {
+    /// Opens the line: `{"timestamp":…,"level":…` (and the level's number when the schema
+    /// writes one). The message, which follows, is found by
+    /// the one walk over the event's fields in [`Self::fields`] and put here by
+    /// [`Self::finish`].
+    pub(crate) fn core(&mut self, now: std::time::SystemTime, level: &Level) {
         let keys = &self.prepared.keys;
         self.line.bytes.push(b'{');
         self.line.bytes.extend_from_slice(keys.timestamp.fragment());
@@ -178,30 +208,18 @@ impl<'a> LineWriter<'a> {
             let numbers = self.prepared.settings.schema.level_numbers;
             json::write_u64(&mut self.line.bytes, numbers[index].into());
         }
-        let mut visitor = MessageVisitor {
-            out: &mut self.line.bytes,
-            key: &keys.message,
-            written: None,
-            max_str: self.cap.max_str,
-            cut: false,
-        };
-        event.record(&mut visitor);
-        self.cut |= visitor.cut;
-        visitor.written
+        self.message_at = self.line.bytes.len();
     }
 
     /// Writes the context's entries: the well-known keys, then the extra keys.
     pub(crate) fn context(&mut self, entries: &Entries) {
         let prepared = self.prepared;
-        let schema = prepared.settings.schema;
+        let schema = &prepared.settings.schema;
         let span_ids = self.span_ids.take();
         self.created = Some(entries.created);
-        for (known, name) in [
-            (Known::RequestId, schema.request_id),
-            (Known::UserId, schema.user_id),
-        ] {
+        for known in [Known::RequestId, Known::UserId] {
             if let Some(slot) = &entries.known[known as usize] {
-                self.prepared_key(&prepared.known_keys[known as usize], name);
+                self.known_key(known);
                 self.context_value(known.snake_name(), &slot.json);
             }
         }
@@ -236,10 +254,10 @@ impl<'a> LineWriter<'a> {
             ),
         };
         if let Some(id) = trace {
-            self.id(Known::TraceId, schema.trace_id, &prepared.trace_form, id);
+            self.id(Known::TraceId, &prepared.trace_form, id);
         }
         if let Some(id) = span {
-            self.id(Known::SpanId, schema.span_id, &prepared.span_form, id);
+            self.id(Known::SpanId, &prepared.span_form, id);
         }
         if trace.is_some() {
             let sampled = match span_ids {
@@ -272,10 +290,10 @@ impl<'a> LineWriter<'a> {
         }
     }
 
-    /// Writes the trace id or span id `id` under `name`, in `form`, as a context key.
-    fn id(&mut self, known: Known, name: &str, form: &IdForm, id: Id<'_>) {
+    /// Writes the trace id or span id `id` under the schema's key, in `form`, as a context key.
+    fn id(&mut self, known: Known, form: &IdForm, id: Id<'_>) {
         let prepared = self.prepared;
-        self.prepared_key(&prepared.known_keys[known as usize], name);
+        self.known_key(known);
         if prepared.redacts(known.snake_name()) {
             self.line.bytes.extend_from_slice(REDACTED);
         } else {
@@ -301,7 +319,7 @@ impl<'a> LineWriter<'a> {
         if let Some(ids) = self.span_ids.take() {
             self.ids(None, Some(ids));
         }
-        let settings = self.prepared.settings;
+        let settings = &self.prepared.settings;
         let keys = &self.prepared.keys;
         let out = &mut self.line.bytes;
         /// Writes `,"key":` and hands the buffer on for the value.
@@ -315,8 +333,16 @@ impl<'a> LineWriter<'a> {
             let ms = (created.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
             json::write_f64(key(out, &keys.elapsed), ms);
         }
-        if settings.target {
-            json::write_str(key(out, &keys.target), meta.target());
+        match (settings.target, self.callsite) {
+            (
+                true,
+                Some(CallsiteInfo {
+                    target: Some(target),
+                    ..
+                }),
+            ) if !self.from_log => out.extend_from_slice(target),
+            (true, _) => json::write_str(key(out, &keys.target), meta.target()),
+            (false, _) => {}
         }
         let file = meta.file().filter(|_| settings.file);
         let line = meta.line().filter(|_| settings.line_number);
@@ -358,45 +384,38 @@ impl<'a> LineWriter<'a> {
         out.extend_from_slice(&self.prepared.static_json);
     }
 
-    /// Writes the event's fields, all but the message. Fields of events from the `log` crate
-    /// (`log.target`, `log.file`, …) are skipped: they are written as target, file and line.
-    /// The field written as the message (`message_field`) is skipped; any other field named
-    /// `message` is renamed like any field that collides.
+    /// Writes the event's fields, in one walk over them: the first field named `message` is
+    /// the message, kept aside for [`Self::finish`] to put after the level; every other
+    /// field goes on the line, each value in its JSON type. Past the cap's field budget no
+    /// further field is written.
     ///
     /// On the access line, with a schema that nests its keys in an object (Google Cloud's
     /// `httpRequest`), the fields named like the schema's members go into that object, after
-    /// the others: a second pass over the fields, so nothing is buffered.
-    pub(crate) fn fields(
-        &mut self,
-        event: &Event<'_>,
-        from_log: bool,
-        message_field: Option<usize>,
-    ) {
+    /// the others: a second walk over the fields, so nothing is buffered.
+    pub(crate) fn fields(&mut self, event: &Event<'_>) {
         let access = self.prepared.settings.schema.access;
         let meta = event.metadata();
         let object = access
             .object
             .filter(|_| meta.target() == ACCESS_TARGET && meta.name() == ACCESS_NAME);
         let Some(object) = object else {
-            event.record(&mut FieldVisitor {
+            event.record(&mut Walk {
                 writer: self,
-                skip_log_fields: from_log,
-                message_field,
+                message: false,
                 pass: Pass::All,
             });
             return;
         };
         let members = access.members();
-        event.record(&mut FieldVisitor {
+        event.record(&mut Walk {
             writer: self,
-            skip_log_fields: from_log,
-            message_field,
+            message: false,
             pass: Pass::Outside(members),
         });
-        let mut inside = FieldVisitor {
+        let mut inside = Walk {
             writer: self,
-            skip_log_fields: from_log,
-            message_field,
+            // The message was found by the first walk.
+            message: true,
             pass: Pass::Inside(Nest {
                 object,
                 members,
@@ -411,7 +430,8 @@ impl<'a> LineWriter<'a> {
         }
     }
 
-    /// Closes the line, saying so under the schema's `truncated` key when the cap cut it.
+    /// Closes the line, saying so under the schema's `truncated` key when the cap cut it, and
+    /// puts the message in its place after the level.
     pub(crate) fn finish(&mut self) {
         if self.cut {
             self.line.bytes.push(b',');
@@ -421,13 +441,64 @@ impl<'a> LineWriter<'a> {
             self.line.bytes.extend_from_slice(b"true");
         }
         self.line.bytes.extend_from_slice(b"}\n");
+        let line = &mut *self.line;
+        if !line.message.is_empty() {
+            // One move of the rest of the line; the key set is no longer read.
+            let (at, end) = (self.message_at, line.bytes.len());
+            line.bytes.extend_from_slice(&line.message);
+            line.bytes.copy_within(at..end, at + line.message.len());
+            line.bytes[at..at + line.message.len()].copy_from_slice(&line.message);
+        }
+    }
+
+    /// Writes `,"key":` for a well-known context key. One that can never conflict with a
+    /// reserved key or another well-known key is only checked against the line's filter, and
+    /// kept in a bit of [`Self::known_on_line`] rather than in the line's key set; others go
+    /// the way of [`Self::prepared_key`].
+    #[inline]
+    fn known_key(&mut self, known: Known) {
+        let i = known as usize;
+        let key = &self.prepared.known_keys[i];
+        let bits = bloom_bits(key.hash());
+        if self.prepared.known_fast[i]
+            && self.known_on_line & (1 << i) == 0
+            && !self.line.keys.may_conflict(bits)
+        {
+            self.line.bytes.push(b',');
+            self.line.bytes.extend_from_slice(key.fragment());
+            self.line.keys.add_bits(bits);
+            self.known_on_line |= 1 << i;
+            return;
+        }
+        let schema = &self.prepared.settings.schema;
+        let name = match known {
+            Known::RequestId => schema.request_id,
+            Known::UserId => schema.user_id,
+            Known::TraceId => schema.trace_id,
+            Known::SpanId => schema.span_id,
+        };
+        self.prepared_key(key, name);
+    }
+
+    /// Returns `true` if `escaped` is one of the well-known keys kept in
+    /// [`Self::known_on_line`].
+    fn known_on_line(&self, hash: u64, escaped: &[u8]) -> bool {
+        let mut on_line = self.known_on_line;
+        while on_line != 0 {
+            let key = &self.prepared.known_keys[on_line.trailing_zeros() as usize];
+            if key.hash() == hash && key.escaped() == escaped {
+                return true;
+            }
+            on_line &= on_line - 1;
+        }
+        false
     }
 
     /// Writes `,"key":` for a context key escaped and hashed beforehand; a key already on the
     /// line goes the slow way of [`Self::key`] and is renamed.
     #[inline]
     fn prepared_key(&mut self, key: &Key, name: &str) {
-        if self.taken(key.hash(), key.escaped()) {
+        if self.taken(key.hash(), key.escaped(), key.dotted()) {
             self.key(name, "", CONTEXT_RENAME);
             return;
         }
@@ -435,21 +506,50 @@ impl<'a> LineWriter<'a> {
         let start = self.line.bytes.len() + 1;
         self.line.bytes.extend_from_slice(key.fragment());
         let line = &mut *self.line;
+        let end = start + key.escaped().len();
         line.keys
-            .insert(&line.bytes, key.hash(), start, start + key.escaped().len());
+            .insert_known(&line.bytes, key.hash(), start, end, key.dotted());
     }
 
     /// Returns `true` if the escaped key cannot go on the line: it is reserved or already
     /// there, or it is the dotted prefix of such a key, or such a key is its dotted prefix
     /// (Elasticsearch expands `a.b` into an object under `a`, so `a` and `a.b` on one line
     /// lose the document).
+    /// Returns `true` if `escaped` is one of the event's fields kept in
+    /// [`Self::fast_on_line`].
+    fn fast_on_line(&self, hash: u64, escaped: &[u8]) -> bool {
+        let (mut on_line, Some(callsite)) = (self.fast_on_line, self.callsite) else {
+            return false;
+        };
+        while on_line != 0 {
+            let i = on_line.trailing_zeros() as usize;
+            if let Some(field) = callsite.fields.get(i) {
+                let key = &field.fragment[2..field.fragment.len() - 2];
+                if field.hash == hash && key == escaped {
+                    return true;
+                }
+            }
+            on_line &= on_line - 1;
+        }
+        false
+    }
+
     #[inline]
-    fn taken(&self, hash: u64, escaped: &[u8]) -> bool {
+    fn taken(&self, hash: u64, escaped: &[u8], dotted: bool) -> bool {
         let (reserved, line) = (&self.prepared.reserved, &*self.line);
+        // Most keys: no dot, and the filters prove they are neither reserved nor on the line.
+        let bits = bloom_bits(hash);
+        if !dotted && !reserved.may_conflict(bits) && !line.keys.may_conflict(bits) {
+            return false;
+        }
+        // The well-known keys and fields kept outside the key set have no dot: they can equal
+        // `escaped` or one of its dotted prefixes, but not have it as their prefix.
         if reserved.contains_escaped(hash, escaped)
             || reserved.is_prefix(hash, escaped)
             || line.keys.contains(&line.bytes, hash, escaped)
             || line.keys.is_prefix(&line.bytes, hash, escaped)
+            || self.known_on_line(hash, escaped)
+            || self.fast_on_line(hash, escaped)
         {
             return true;
         }
@@ -458,7 +558,9 @@ impl<'a> LineWriter<'a> {
             let prefix = &escaped[..len];
             taken = taken
                 || reserved.contains_escaped(hash, prefix)
-                || line.keys.contains(&line.bytes, hash, prefix);
+                || line.keys.contains(&line.bytes, hash, prefix)
+                || self.known_on_line(hash, prefix)
+                || self.fast_on_line(hash, prefix);
         });
         taken
     }
@@ -480,7 +582,8 @@ impl<'a> LineWriter<'a> {
             }
             let (start, end) = (quote + 1, self.line.bytes.len());
             let hash = hash_key(&self.line.bytes[start..end]);
-            if !self.taken(hash, &self.line.bytes[start..end]) {
+            let dotted = self.line.bytes[start..end].contains(&b'.');
+            if !self.taken(hash, &self.line.bytes[start..end], dotted) {
                 self.line.keys.insert(&self.line.bytes, hash, start, end);
                 self.line.bytes.extend_from_slice(b"\":");
                 return;
@@ -489,26 +592,21 @@ impl<'a> LineWriter<'a> {
             renames += 1;
         }
     }
+}
 
-    /// Writes a string value, cut to the cap.
-    #[inline]
-    fn str_value(&mut self, value: &str) {
-        self.cut |= json::write_str_capped(&mut self.line.bytes, value, self.cap.max_str);
-    }
-
-    /// Writes the output of a `Debug` or `Display` impl as a string, cut to the cap. An impl
-    /// that panics is replaced by a marker, so the rest of the line is kept.
-    fn user_fmt(&mut self, args: fmt::Arguments<'_>) {
-        let start = self.line.bytes.len();
-        let (out, max) = (&mut self.line.bytes, self.cap.max_str);
-        match catch_unwind(AssertUnwindSafe(|| {
-            json::write_fmt_str_capped(out, args, max)
-        })) {
-            Ok(cut) => self.cut |= cut,
-            Err(_) => {
-                self.line.bytes.truncate(start);
-                json::write_str(&mut self.line.bytes, PANICKED);
-            }
+/// Writes the output of a `Debug` or `Display` impl as a string, cut to `max` bytes. An impl
+/// that panics is replaced by a marker, so the rest of the line is kept. Returns `true` if
+/// the value was cut.
+fn user_fmt(out: &mut Vec<u8>, args: fmt::Arguments<'_>, max: usize) -> bool {
+    let start = out.len();
+    match catch_unwind(AssertUnwindSafe(|| {
+        json::write_fmt_str_capped(out, args, max)
+    })) {
+        Ok(cut) => cut,
+        Err(_) => {
+            out.truncate(start);
+            json::write_str(out, PANICKED);
+            false
         }
     }
 }
@@ -524,62 +622,25 @@ pub(crate) fn level_index(level: &Level) -> usize {
     }
 }
 
-/// Writes the first field named `message`, whatever its type, as a string.
-struct MessageVisitor<'a> {
-    out: &'a mut Vec<u8>,
-    key: &'a Key,
-    /// The index of the field written, once one is.
-    written: Option<usize>,
-    max_str: usize,
-    cut: bool,
+/// Where a field's value goes.
+enum Dest {
+    /// On the line, as the message.
+    Message,
+    /// Into the field buffer, after its key.
+    Field,
+    /// Nowhere: the field is skipped, or redacted (and `"[REDACTED]"` already written).
+    None,
 }
 
-impl MessageVisitor<'_> {
-    /// Writes the key and returns `true` if `field` is the message.
-    fn key(&mut self, field: &Field) -> bool {
-        if self.written.is_some() || field.name() != "message" {
-            return false;
-        }
-        self.written = Some(field.index());
-        self.out.push(b',');
-        self.out.extend_from_slice(self.key.fragment());
-        true
-    }
-}
-
-impl Visit for MessageVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if self.key(field) {
-            self.cut |= json::write_str_capped(self.out, value, self.max_str);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.key(field) {
-            let start = self.out.len();
-            let (out, max) = (&mut *self.out, self.max_str);
-            let written = catch_unwind(AssertUnwindSafe(|| {
-                json::write_fmt_str_capped(out, format_args!("{value:?}"), max)
-            }));
-            match written {
-                Ok(cut) => self.cut |= cut,
-                Err(_) => {
-                    self.out.truncate(start);
-                    json::write_str(self.out, PANICKED);
-                }
-            }
-        }
-    }
-}
-
-/// Writes every field but the message, each value in its JSON type.
-struct FieldVisitor<'w, 'a> {
+/// The one walk over an event's fields: the first field named `message` goes aside, as a
+/// string whatever its type, to be put after the level; every other field goes on the line,
+/// each value in its JSON type.
+struct Walk<'w, 'a> {
     writer: &'w mut LineWriter<'a>,
-    skip_log_fields: bool,
-    message_field: Option<usize>,
+    /// Whether the message is written.
+    message: bool,
     pass: Pass,
 }
-
 /// Which fields a pass over the event writes.
 enum Pass {
     /// All of them.
@@ -601,44 +662,97 @@ struct Nest {
     count: usize,
 }
 
-impl FieldVisitor<'_, '_> {
-    /// Writes the key of `field` and returns `true` if the value is to be written: `false`
-    /// for a skipped field, and for a redacted one, whose value is written here as
-    /// `"[REDACTED]"` (so its `Debug` or `Display` impl never runs).
-    fn key(&mut self, field: &Field) -> bool {
-        let name = field.name();
-        if Some(field.index()) == self.message_field
-            || (self.skip_log_fields && name.starts_with("log."))
-        {
-            return false;
+impl Walk<'_, '_> {
+    /// Decides where `field` goes and writes its key. A redacted field gets its value here
+    /// too, so its `Debug` or `Display` impl never runs. Fields of events from the `log` crate
+    /// (`log.target`, `log.file`, …) are skipped: they are written as target, file and line.
+    #[inline]
+    fn dest(&mut self, field: &Field) -> Dest {
+        let w = &mut *self.writer;
+        let index = field.index();
+        let info = w.callsite.and_then(|c| c.fields.get(index));
+        // Most fields: checked against the callsite's other keys and the reserved ones
+        // beforehand, only the line's own keys are left, which its filter rules out.
+        let all = matches!(self.pass, Pass::All);
+        if let Some(info) = info.filter(|info| all && info.plain && index < 64) {
+            if w.line.bytes.len() + w.line.message.len() <= w.cap.field_budget
+                && !w.line.keys.may_conflict(info.bits)
+            {
+                w.line.bytes.extend_from_slice(&info.fragment);
+                w.line.keys.add_bits(info.bits);
+                w.fast_on_line |= 1 << index;
+                return Dest::Field;
+            }
         }
+        self.dest_slow(field, info)
+    }
+
+    /// [`Self::dest`] for the message, skipped and redacted fields, keys that may collide,
+    /// and callsites not seen beforehand.
+    #[cold]
+    fn dest_slow(&mut self, field: &Field, info: Option<&FieldInfo>) -> Dest {
+        let w = &mut *self.writer;
+        let name = field.name();
+        let (message, log, redacted) = match info {
+            Some(info) => (info.message, info.log, info.redacted),
+            None => (
+                name == "message",
+                name.starts_with("log."),
+                w.prepared.redacts(name),
+            ),
+        };
         let member = match &self.pass {
             Pass::All => false,
             Pass::Outside(members) | Pass::Inside(Nest { members, .. }) => members.contains(&name),
         };
         if member != matches!(self.pass, Pass::Inside(_)) {
-            return false;
+            return Dest::None;
         }
-        if self.writer.line.bytes.len() > self.writer.cap.field_budget {
-            self.writer.cut = true;
-            return false;
+        if message && !self.message {
+            self.message = true;
+            w.line
+                .message
+                .extend_from_slice(&w.prepared.message_fragment);
+            return Dest::Message;
+        }
+        if log && w.from_log {
+            return Dest::None;
+        }
+        if w.line.bytes.len() + w.line.message.len() > w.cap.field_budget {
+            w.cut = true;
+            return Dest::None;
         }
         if let Pass::Inside(nest) = &mut self.pass {
-            nest.key(self.writer, name);
+            nest.key(w, name);
         } else {
             // A schema with error keys writes the field of that name under the message key,
             // whatever its value, so the key keeps one type.
-            let key = match self.writer.prepared.settings.schema.error {
+            let key = match w.prepared.settings.schema.error {
                 Some(keys) if keys.field == name => keys.message,
                 _ => name,
             };
-            self.writer.key(key, "", FIELD_RENAME);
+            w.key(key, "", FIELD_RENAME);
         }
-        if self.writer.prepared.redacts(name) {
-            self.writer.line.bytes.extend_from_slice(REDACTED);
-            return false;
+        if redacted {
+            w.line.bytes.extend_from_slice(REDACTED);
+            return Dest::None;
         }
-        true
+        Dest::Field
+    }
+
+    /// Writes a value whose JSON type is not a string: as the message, its `Debug` output.
+    #[inline]
+    fn typed(&mut self, field: &Field, value: &dyn fmt::Debug, write: impl FnOnce(&mut Vec<u8>)) {
+        match self.dest(field) {
+            Dest::Message => self.message_fmt(format_args!("{value:?}")),
+            Dest::Field => write(&mut self.writer.line.bytes),
+            Dest::None => {}
+        }
+    }
+
+    fn message_fmt(&mut self, args: fmt::Arguments<'_>) {
+        let w = &mut *self.writer;
+        w.cut |= user_fmt(&mut w.line.message, args, w.cap.max_str);
     }
 
     /// Writes the causes of an error as an array of strings under `<field>Sources`.
@@ -686,8 +800,13 @@ impl FieldVisitor<'_, '_> {
     /// Writes an error's message and causes as one string under `key`, one per line (see
     /// [`ErrorKeys`](crate::ErrorKeys)).
     fn stack_trace(&mut self, key: &str, value: &(dyn Error + 'static)) {
-        self.writer.key(key, "", FIELD_RENAME);
-        self.writer.user_fmt(format_args!("{}", Chain(value)));
+        let w = &mut *self.writer;
+        w.key(key, "", FIELD_RENAME);
+        w.cut |= user_fmt(
+            &mut w.line.bytes,
+            format_args!("{}", Chain(value)),
+            w.cap.max_str,
+        );
     }
 }
 
@@ -750,53 +869,47 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
-impl Visit for FieldVisitor<'_, '_> {
+impl Visit for Walk<'_, '_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.key(field) {
-            self.writer.str_value(value);
-        }
+        let out = match self.dest(field) {
+            Dest::Message => &mut self.writer.line.message,
+            Dest::Field => &mut self.writer.line.bytes,
+            Dest::None => return,
+        };
+        self.writer.cut |= json::write_str_capped(out, value, self.writer.cap.max_str);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        if self.key(field) {
-            json::write_i64(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_i64(out, value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if self.key(field) {
-            json::write_u64(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_u64(out, value));
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
-        if self.key(field) {
-            json::write_i128(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_i128(out, value));
     }
 
     fn record_u128(&mut self, field: &Field, value: u128) {
-        if self.key(field) {
-            json::write_u128(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_u128(out, value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        if self.key(field) {
-            json::write_f64(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_f64(out, value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if self.key(field) {
-            json::write_bool(&mut self.writer.line.bytes, value);
-        }
+        self.typed(field, &value, |out| json::write_bool(out, value));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.key(field) {
-            self.writer.user_fmt(format_args!("{value:?}"));
-        }
+        let out = match self.dest(field) {
+            Dest::Message => &mut self.writer.line.message,
+            Dest::Field => &mut self.writer.line.bytes,
+            Dest::None => return,
+        };
+        self.writer.cut |= user_fmt(out, format_args!("{value:?}"), self.writer.cap.max_str);
     }
 
     /// Writes the error's message, and its `source()` chain as an array of messages from the
@@ -807,10 +920,14 @@ impl Visit for FieldVisitor<'_, '_> {
     /// [`ErrorKeys`](crate::ErrorKeys) name gets its chain as one string instead; inside the
     /// access line's object, only the message is written.
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if !self.key(field) {
-            return;
+        let max_str = self.writer.cap.max_str;
+        match self.dest(field) {
+            Dest::Message => return self.message_fmt(format_args!("{value}")),
+            Dest::Field => {}
+            Dest::None => return,
         }
-        self.writer.user_fmt(format_args!("{value}"));
+        let line = &mut *self.writer.line;
+        self.writer.cut |= user_fmt(&mut line.bytes, format_args!("{value}"), max_str);
         if matches!(self.pass, Pass::Inside(_)) {
             return;
         }

@@ -3,10 +3,18 @@
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// The bit a key sets in a 64-bit filter: a clear bit proves the key is not in the set.
+/// The two bits a key sets in a 64-bit filter, from two parts of its hash: a clear one proves
+/// the key is not in the set. Two bits rather than one keep false hits rare (well under 1% for
+/// the ten or so keys of a line), so the byte compare behind them seldom runs.
 #[inline]
-pub(crate) fn bloom_bit(hash: u64) -> u64 {
-    1 << (hash >> 58)
+pub(crate) fn bloom_bits(hash: u64) -> u64 {
+    (1 << (hash >> 58)) | (1 << ((hash >> 52) & 63))
+}
+
+/// Whether a filter may hold a key of these [`bloom_bits`].
+#[inline]
+pub(crate) fn bloom_has(bloom: u64, bits: u64) -> bool {
+    bloom & bits == bits
 }
 
 /// Calls `f` with the hash and length of each dotted prefix of an escaped key: `a` and `a.b`
@@ -59,28 +67,59 @@ impl KeySet {
         Self::find(self.prefix_bloom, &self.prefixes, line, hash, key)
     }
 
+    /// Returns `true` if a key with these [`bloom_bits`] may be on the line, or be the dotted
+    /// prefix of a key on it: `false` proves it is neither.
+    #[inline]
+    pub(crate) fn may_conflict(&self, bits: u64) -> bool {
+        bloom_has(self.bloom, bits) || bloom_has(self.prefix_bloom, bits)
+    }
+
     #[inline]
     fn find(bloom: u64, set: &[(u64, u32, u32)], line: &[u8], hash: u64, key: &[u8]) -> bool {
-        if bloom & bloom_bit(hash) == 0 {
+        if !bloom_has(bloom, bloom_bits(hash)) {
             return false;
         }
         set.iter()
             .any(|&(h, s, e)| h == hash && line.get(s as usize..e as usize) == Some(key))
     }
 
+    /// Adds the [`bloom_bits`] of a key kept outside this set (a well-known context key, which
+    /// the line writer tracks itself), so that the filter still covers every key on the line.
+    #[inline]
+    pub(crate) fn add_bits(&mut self, bits: u64) {
+        self.bloom |= bits;
+    }
+
     /// Records the key at `line[start..end]`.
     #[inline]
     pub(crate) fn insert(&mut self, line: &[u8], hash: u64, start: usize, end: usize) {
-        self.bloom |= bloom_bit(hash);
+        let dotted = line[start..end].contains(&b'.');
+        self.insert_known(line, hash, start, end, dotted);
+    }
+
+    /// Records the key at `line[start..end]`, saying whether it has a `.` (known beforehand for
+    /// prepared keys, so undotted ones skip the search for prefixes).
+    #[inline]
+    pub(crate) fn insert_known(
+        &mut self,
+        line: &[u8],
+        hash: u64,
+        start: usize,
+        end: usize,
+        dotted: bool,
+    ) {
+        self.bloom |= bloom_bits(hash);
         // Lines longer than 4 GiB are not a case to optimise; their offsets saturate and only
         // weaken duplicate detection for keys past that point.
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         self.seen.push((hash, clamp(start), clamp(end)));
-        let (bloom, prefixes) = (&mut self.prefix_bloom, &mut self.prefixes);
-        for_each_dotted_prefix(&line[start..end], |hash, len| {
-            *bloom |= bloom_bit(hash);
-            prefixes.push((hash, clamp(start), clamp(start + len)));
-        });
+        if dotted {
+            let (bloom, prefixes) = (&mut self.prefix_bloom, &mut self.prefixes);
+            for_each_dotted_prefix(&line[start..end], |hash, len| {
+                *bloom |= bloom_bits(hash);
+                prefixes.push((hash, clamp(start), clamp(start + len)));
+            });
+        }
     }
 }
 
@@ -93,11 +132,13 @@ struct TimestampCache {
     prefix: [u8; 20],
 }
 
-/// A line being built: its bytes, its keys and this thread's timestamp cache.
+/// A line being built: its bytes, its keys, its message (`,"message":"…"`, written aside
+/// and put in its place when the line is finished) and this thread's timestamp cache.
 #[derive(Debug)]
 pub(crate) struct Line {
     pub(crate) bytes: Vec<u8>,
     pub(crate) keys: KeySet,
+    pub(crate) message: Vec<u8>,
     timestamp: TimestampCache,
 }
 
@@ -110,6 +151,7 @@ impl Line {
         Line {
             bytes: Vec::new(),
             keys: KeySet::new(),
+            message: Vec::new(),
             timestamp: TimestampCache {
                 secs: u64::MAX,
                 prefix: [0; 20],
@@ -121,6 +163,10 @@ impl Line {
         self.bytes.clear();
         if self.bytes.capacity() > KEEP_CAPACITY {
             self.bytes.shrink_to(KEEP_CAPACITY);
+        }
+        self.message.clear();
+        if self.message.capacity() > KEEP_CAPACITY {
+            self.message.shrink_to(KEEP_CAPACITY);
         }
         self.keys.clear();
     }
@@ -134,19 +180,28 @@ impl Line {
             self.timestamp.prefix = calendar_prefix(secs);
             self.timestamp.secs = secs;
         }
-        let micros = since_epoch.subsec_micros();
-        let mut digits = [b'0'; 6];
-        let mut rest = micros;
-        for digit in digits.iter_mut().rev() {
-            *digit = b'0' + (rest % 10) as u8;
-            rest /= 10;
+        // `"` + the cached prefix + six digits + `Z"`, built on the stack and appended in one
+        // fixed-size move.
+        let mut out = [b'"'; 29];
+        out[1..21].copy_from_slice(&self.timestamp.prefix);
+        let mut rest = since_epoch.subsec_micros();
+        for pair in (0..3).rev() {
+            let two = (rest % 100) as usize * 2;
+            out[21 + pair * 2..23 + pair * 2].copy_from_slice(&DIGIT_PAIRS[two..two + 2]);
+            rest /= 100;
         }
-        self.bytes.push(b'"');
-        self.bytes.extend_from_slice(&self.timestamp.prefix);
-        self.bytes.extend_from_slice(&digits);
-        self.bytes.extend_from_slice(b"Z\"");
+        out[27] = b'Z';
+        self.bytes.extend_from_slice(&out);
     }
 }
+
+/// `00` to `99`, two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
 
 /// Formats `YYYY-MM-DDTHH:MM:SS.` for a count of seconds since the epoch. Past year 9999
 /// (which RFC 3339 cannot write) the last second of 9999 is written.

@@ -1,6 +1,7 @@
 //! [`JsonLayer`]: the `tracing_subscriber::Layer` that writes one JSON object per line with the
 //! current request context merged in.
 
+mod callsite;
 mod errors;
 mod format;
 mod ids;
@@ -9,6 +10,7 @@ mod line;
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use tracing::span::{Attributes, Id, Record};
@@ -160,9 +162,14 @@ impl Default for Settings {
 /// Everything the event path reads, worked out when the layer is built.
 #[derive(Debug)]
 pub(crate) struct Prepared {
+    /// Distinct for each `Prepared` ever made, so what is cached about callsites for one
+    /// layer's keys is never read by a layer built with other settings.
+    pub(crate) id: u64,
     pub(crate) settings: Settings,
     /// The layer's own keys, made unique, escaped and hashed.
     pub(crate) keys: LayerKeys,
+    /// `,"message":`, ready to copy.
+    pub(crate) message_fragment: Box<[u8]>,
     /// The static fields as `,"key":value…`, ready to copy.
     pub(crate) static_json: Box<[u8]>,
     pub(crate) reserved: Reserved,
@@ -175,6 +182,9 @@ pub(crate) struct Prepared {
     pub(crate) span_form: IdForm,
     /// The schema's level values as JSON strings: TRACE, DEBUG, INFO, WARN, ERROR.
     pub(crate) levels: [Box<[u8]>; 5],
+    /// Which of them can never conflict with a reserved key or with each other (no dot, not
+    /// reserved, no two alike), so that a line checks them only against its own keys.
+    pub(crate) known_fast: [bool; 4],
     /// Span fields to set in the context, in snake case.
     pub(crate) promote: Vec<Box<str>>,
     /// Field and context key names whose values are not written, as given and in snake case.
@@ -293,17 +303,27 @@ impl Prepared {
             json::write_str(&mut json, value);
             json.into_boxed_slice()
         });
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let known_keys = [
+            json::Key::new(schema.request_id),
+            json::Key::new(schema.user_id),
+            json::Key::new(schema.trace_id),
+            json::Key::new(schema.span_id),
+        ];
+        let known_fast = std::array::from_fn(|i| {
+            let key = &known_keys[i];
+            let alike = known_keys.iter().filter(|k| k.escaped() == key.escaped());
+            !key.dotted() && !reserved.contains(key) && alike.count() == 1
+        });
         Prepared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             settings,
+            message_fragment: [b",", keys.message.fragment()].concat().into(),
             keys,
             static_json: static_json.into_boxed_slice(),
             reserved,
-            known_keys: [
-                json::Key::new(schema.request_id),
-                json::Key::new(schema.user_id),
-                json::Key::new(schema.trace_id),
-                json::Key::new(schema.span_id),
-            ],
+            known_keys,
+            known_fast,
             id_keys: IdKeys {
                 flags: schema.trace_flags.map(json::Key::new),
                 sampled: schema.trace_sampled.map(json::Key::new),
@@ -728,7 +748,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        let settings = self.prepared.settings;
+        let settings = &self.prepared.settings;
         let now = (settings.clock)();
         // Values catch their own panics and are replaced by a marker. This catches the rest
         // (a subscriber's span lookup, anything missed): the line is dropped and counted,
@@ -752,10 +772,15 @@ where
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let normalized = event.normalized_metadata();
+        let callsite = callsite::lookup(event, &self.prepared);
+        let normalized = if callsite.is_log {
+            event.normalized_metadata()
+        } else {
+            None
+        };
         let from_log = normalized.is_some();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let settings = self.prepared.settings;
+        let settings = &self.prepared.settings;
         // The innermost active scope's context wins; where none is active, an event with an
         // explicit parent (`info!(parent: &span, ..)`) takes the parent's.
         let parent = event
@@ -775,14 +800,15 @@ where
             loop {
                 let mut writer = LineWriter::new(line, &self.prepared, cap);
                 writer.set_span_ids(span_ids);
-                let message_field = writer.core(now, meta.level(), event);
+                writer.set_callsite(&callsite, from_log);
+                writer.core(now, meta.level());
                 with_current_or(parent.as_ref(), |ctx| {
                     if let Some(ctx) = ctx {
                         writer.context(&ctx.read());
                     }
                 });
                 writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
-                writer.fields(event, from_log, message_field);
+                writer.fields(event);
                 writer.finish();
                 // Rare: a line over the cap is built again, tighter, rather than cut blindly.
                 if line.bytes.len() <= settings.max_line {

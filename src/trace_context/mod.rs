@@ -60,4 +60,4 @@ pub use tracestate::{InvalidTraceState, TraceState};
 pub(crate) use current::TraceInfo;
 pub(crate) use current::{incoming_tracestate, request_traceparent, sampled_in};
 #[cfg(feature = "http")]
-pub(crate) use traceparent::{hex, SAMPLED};
+pub(crate) use traceparent::SAMPLED;

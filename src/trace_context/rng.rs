@@ -32,23 +32,45 @@ fn seeded() -> StdRng {
     })
 }
 
+/// Fills `out` with random bytes from this thread's generator.
+pub(crate) fn fill(out: &mut [u8]) {
+    RNG.try_with(|rng| match rng.try_borrow_mut() {
+        Ok(mut rng) => rng.fill_bytes(out),
+        // Not reentrant in practice; a fresh generator is as good.
+        Err(_) => seeded().fill_bytes(out),
+    })
+    // At thread teardown, the thread's generator is gone.
+    .unwrap_or_else(|_| seeded().fill_bytes(out))
+}
+
 /// Fills `out` with random bytes, never all zeros (an all-zero id is invalid in trace context).
 pub(crate) fn fill_nonzero(out: &mut [u8]) {
-    let fill = |out: &mut [u8]| {
-        RNG.try_with(|rng| match rng.try_borrow_mut() {
-            Ok(mut rng) => rng.fill_bytes(out),
-            // Not reentrant in practice; a fresh generator is as good.
-            Err(_) => seeded().fill_bytes(out),
-        })
-        // At thread teardown, the thread's generator is gone.
-        .unwrap_or_else(|_| seeded().fill_bytes(out))
-    };
     loop {
         fill(out);
         if out.iter().any(|&b| b != 0) {
             return;
         }
     }
+}
+
+/// Returns a new trace id and span id, neither all zeros, drawn together: one call into the
+/// generator for the two ids a new request needs.
+#[cfg(feature = "http")]
+pub(crate) fn trace_and_span_ids() -> ([u8; 16], [u8; 8]) {
+    let mut both = [0u8; 24];
+    fill(&mut both);
+    let (trace, span) = both.split_at_mut(16);
+    // One id in 2^64 (or 2^128) is all zeros: draw that one again.
+    if span.iter().all(|&b| b == 0) {
+        fill_nonzero(span);
+    }
+    if trace.iter().all(|&b| b == 0) {
+        fill_nonzero(trace);
+    }
+    let mut ids = ([0u8; 16], [0u8; 8]);
+    ids.0.copy_from_slice(trace);
+    ids.1.copy_from_slice(span);
+    ids
 }
 
 #[cfg(test)]
@@ -72,6 +94,24 @@ mod tests {
         all.sort_unstable();
         all.dedup();
         assert_eq!(all.len(), 20_000);
+    }
+
+    #[test]
+    #[cfg(feature = "http")]
+    fn trace_and_span_ids_differ() {
+        let mut seen: Vec<[u8; 24]> = (0..10_000)
+            .map(|_| {
+                let (trace, span) = trace_and_span_ids();
+                assert!(trace.iter().any(|&b| b != 0) && span.iter().any(|&b| b != 0));
+                let mut both = [0u8; 24];
+                both[..16].copy_from_slice(&trace);
+                both[16..].copy_from_slice(&span);
+                both
+            })
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 10_000);
     }
 
     #[test]

@@ -1,0 +1,347 @@
+//! One request through the middleware, with no network: from the request reaching the tower
+//! service to the access line, for `RequestContextLayer` and, as references, the bare handler
+//! and tower-http's `SetRequestIdLayer` + `TraceLayer` with `fmt().json()`.
+//!
+//! ```text
+//! cargo bench --bench middleware                 # allocations table, then criterion
+//! cargo bench --bench middleware -- report-only  # only the table
+//! # instructions per request, independent of machine load:
+//! B=$(ls -t target/release/deps/middleware-* | grep -v '\.d$' | head -1)
+//! valgrind --tool=callgrind $B ops ours_json fresh 20000
+//! ```
+//!
+//! Each request is built (`GET /orders/42` with a `user-agent`, and for `propagated` a valid
+//! `x-request-id` and `traceparent`), sent with `ServiceExt::oneshot` on `&mut service` (the
+//! service is made once, as hyper makes it once per connection), its future polled with a
+//! no-op waker (the handler is ready at once: a `service_fn` returning `"hello"`), and its
+//! body polled to the end and dropped, which is when the access line is written. Lines go to
+//! a writer that discards them.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::Criterion;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::{Empty, Full};
+use tower::{Layer, ServiceExt};
+use tracing::Dispatch;
+use tracing_ambient::http::RequestContextLayer;
+use tracing_ambient::{JsonLayer, KeepSpans};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+// === counting: allocations of this thread ===
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[allow(unsafe_code)]
+// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
+// const-initialised thread-local `Cell` without a destructor, which cannot allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Discards every byte; counts the writes that end a line, so that a stack that writes none
+/// is seen (both write each line with one `write_all`).
+#[derive(Clone, Copy, Debug)]
+struct Discard;
+
+thread_local! {
+    static LINES: Cell<u64> = const { Cell::new(0) };
+}
+
+impl io::Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.last() == Some(&b'\n') {
+            LINES.with(|n| n.set(n.get() + 1));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl MakeWriter<'_> for Discard {
+    type Writer = Discard;
+
+    fn make_writer(&self) -> Discard {
+        Discard
+    }
+}
+
+// === the request and the handler ===
+
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    /// No ids: the middleware makes a request id, a trace id and a span id.
+    Fresh,
+    /// A valid `x-request-id` and `traceparent`: validated and continued.
+    Propagated,
+}
+
+const SHAPES: [Shape; 2] = [Shape::Fresh, Shape::Propagated];
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Fresh => "fresh",
+            Shape::Propagated => "propagated",
+        }
+    }
+
+    fn request(self) -> Request<Empty<Bytes>> {
+        let builder = Request::get("/orders/42").header("user-agent", "bench/1.0");
+        let builder = match self {
+            Shape::Fresh => builder,
+            Shape::Propagated => builder
+                .header("x-request-id", "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77")
+                .header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+        };
+        builder.body(Empty::new()).expect("a valid request")
+    }
+}
+
+fn handler(
+    _: Request<Empty<Bytes>>,
+) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+}
+
+/// Polls a future that is ready without waiting.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// Polls a body to its end, then drops it.
+fn drain<B: Body + Unpin>(mut body: B) {
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    while let Poll::Ready(Some(_)) = Pin::new(&mut body).poll_frame(&mut cx) {}
+}
+
+// === the setups ===
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Setup {
+    /// The handler alone: what a request costs without any of this.
+    Bare,
+    /// `RequestContextLayer` with no subscriber: the middleware's own work.
+    OursNoSubscriber,
+    /// `RequestContextLayer` with `JsonLayer` behind `KeepSpans(EnvFilter("info"))`, as
+    /// `init()` builds it (on a discarding writer rather than the non-blocking one).
+    OursJson,
+    /// tower-http's `SetRequestIdLayer::x_request_id(MakeRequestUuid)` +
+    /// `PropagateRequestIdLayer` + `TraceLayer::new_for_http()` with
+    /// `fmt().json().with_current_span(true)` at `info` and an `on_response` at `info`, so
+    /// that it writes an access line too.
+    TowerHttp,
+}
+
+const SETUPS: [Setup; 4] = [
+    Setup::Bare,
+    Setup::OursNoSubscriber,
+    Setup::OursJson,
+    Setup::TowerHttp,
+];
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Bare => "bare",
+            Setup::OursNoSubscriber => "ours_no_subscriber",
+            Setup::OursJson => "ours_json",
+            Setup::TowerHttp => "tower_http_fmt",
+        }
+    }
+
+    fn dispatch(self) -> Dispatch {
+        match self {
+            Setup::Bare | Setup::OursNoSubscriber => Dispatch::none(),
+            Setup::OursJson => tracing_subscriber::registry()
+                .with(JsonLayer::new(Discard).with_filter(KeepSpans::new(EnvFilter::new("info"))))
+                .into(),
+            Setup::TowerHttp => tracing_subscriber::registry()
+                .with(EnvFilter::new("info"))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_current_span(true)
+                        .with_writer(Discard),
+                )
+                .into(),
+        }
+    }
+
+    /// Runs `run` with one request-serving operation of this setup, inside its subscriber.
+    fn run<R>(self, shape: Shape, run: impl FnOnce(&mut dyn FnMut()) -> R) -> R {
+        let dispatch = self.dispatch();
+        tracing::dispatcher::with_default(&dispatch, || match self {
+            Setup::Bare => {
+                let mut service = tower::service_fn(handler);
+                run(&mut || {
+                    let response = ready((&mut service).oneshot(shape.request()));
+                    drain(response.expect("infallible").into_body());
+                })
+            }
+            Setup::OursNoSubscriber | Setup::OursJson => {
+                let mut service = RequestContextLayer::new().layer(tower::service_fn(handler));
+                run(&mut || {
+                    let response = ready((&mut service).oneshot(shape.request()));
+                    drain(response.expect("infallible").into_body());
+                })
+            }
+            Setup::TowerHttp => {
+                use tower_http::request_id::{
+                    MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer,
+                };
+                use tower_http::trace::{DefaultOnResponse, TraceLayer};
+                let mut service = tower::ServiceBuilder::new()
+                    .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                    .layer(
+                        TraceLayer::new_for_http()
+                            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                    )
+                    .layer(PropagateRequestIdLayer::x_request_id())
+                    .service(tower::service_fn(handler));
+                run(&mut || {
+                    let response = ready((&mut service).oneshot(shape.request()));
+                    drain(response.expect("infallible").into_body());
+                })
+            }
+        })
+    }
+}
+
+// === the report: allocations and lines per request ===
+
+const REPORT_OPS: u64 = 10_000;
+
+fn report() {
+    println!("\n## Allocations and lines per request ({REPORT_OPS} requests after warm-up)\n");
+    println!("| setup | request | allocations/request | lines/request |");
+    println!("| --- | --- | ---: | ---: |");
+    for setup in SETUPS {
+        for shape in SHAPES {
+            let (allocations, lines) = setup.run(shape, |op| {
+                for _ in 0..100 {
+                    op();
+                }
+                let (a0, l0) = (ALLOCATIONS.with(Cell::get), LINES.with(Cell::get));
+                for _ in 0..REPORT_OPS {
+                    op();
+                }
+                (ALLOCATIONS.with(Cell::get) - a0, LINES.with(Cell::get) - l0)
+            });
+            println!(
+                "| {} | {} | {:.2} | {:.2} |",
+                setup.name(),
+                shape.name(),
+                allocations as f64 / REPORT_OPS as f64,
+                lines as f64 / REPORT_OPS as f64
+            );
+        }
+    }
+    println!();
+}
+
+fn benches(c: &mut Criterion) {
+    for shape in SHAPES {
+        let mut group = c.benchmark_group(format!("request_{}", shape.name()));
+        for setup in SETUPS {
+            setup.run(shape, |op| {
+                group.bench_function(setup.name(), |b| b.iter(&mut *op));
+            });
+        }
+        group.finish();
+    }
+}
+
+/// `-- ops <setup> <request> [n]`: `n` requests (default 20,000) of one setup and nothing
+/// else, for `valgrind --tool=callgrind`: `(I(2n) - I(n)) / n` is one request's instructions.
+fn ops_only(args: &[String]) -> bool {
+    let Some(at) = args.iter().position(|a| a == "ops") else {
+        return false;
+    };
+    let (Some(setup), Some(shape)) = (args.get(at + 1), args.get(at + 2)) else {
+        panic!("usage: ops <setup> <request> [requests]");
+    };
+    let n: u64 = args
+        .get(at + 3)
+        .map_or(20_000, |n| n.parse().expect("a count"));
+    let setup = SETUPS
+        .into_iter()
+        .find(|s| s.name() == setup)
+        .expect("setup");
+    let shape = SHAPES
+        .into_iter()
+        .find(|s| s.name() == shape)
+        .expect("request");
+    setup.run(shape, |op| {
+        for _ in 0..n {
+            op();
+        }
+    });
+    true
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if ops_only(&args) {
+        return;
+    }
+    if !args.iter().any(|a| a == "--profile-time") {
+        report();
+    }
+    if args.iter().any(|a| a == "report-only") {
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}

@@ -1,0 +1,287 @@
+//! What a layer knows about an event's callsite before the event: each field's key escaped
+//! as `,"name":`, whether that key can ever conflict with the layer's reserved keys or with
+//! another key of the same callsite, whether the field is the message, a `log.` field or
+//! redacted, and the target escaped. Worked out the first time a thread sees the callsite
+//! through a layer, then read from a thread-local table: no lock, no allocation.
+//!
+//! A callsite's fields are fixed (`tracing` takes them from its static metadata), so this
+//! holds for every event of the callsite. What varies per event (the context's keys, the keys
+//! renamed on the line) is still checked on each line, through the line's filter of keys.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tracing::{Event, Metadata};
+use tracing_log::NormalizeEvent;
+
+use super::line::bloom_bits;
+use super::Prepared;
+use crate::json;
+use crate::schema::KeyCase;
+
+/// What is known about one field of a callsite.
+#[derive(Debug)]
+pub(crate) struct FieldInfo {
+    /// `,"name":`, escaped.
+    pub(crate) fragment: Box<[u8]>,
+    pub(crate) hash: u64,
+    pub(crate) bits: u64,
+    /// The field may skip the full duplicate check and be written at once: it is not named
+    /// `message`, nor redacted, nor the schema's error field (written under another key), its
+    /// key has no dot, is no reserved key nor the dotted prefix of one, and no other field of
+    /// the callsite (nor the `…Sources` key of an error among them) has its name or has it as
+    /// a dotted prefix. Only the line's own keys (the context's,
+    /// renamed fields) are left to check, by the line's filter.
+    pub(crate) plain: bool,
+    /// Named `message`: the first such field is the message.
+    pub(crate) message: bool,
+    /// A field of an event from the `log` crate, written as target, file and line instead.
+    pub(crate) log: bool,
+    pub(crate) redacted: bool,
+}
+
+/// What is known about one callsite, for one layer.
+#[derive(Debug)]
+pub(crate) struct CallsiteInfo {
+    /// By field index.
+    pub(crate) fields: Box<[FieldInfo]>,
+    /// `,"target":"…"` with the layer's key, when the layer writes the target. Not for events
+    /// from the `log` crate: those share one callsite per level and carry their own target.
+    pub(crate) target: Option<Box<[u8]>>,
+    /// Whether this is one of `tracing-log`'s callsites, whose events carry the metadata of
+    /// a `log` record in fields.
+    pub(crate) is_log: bool,
+}
+
+impl CallsiteInfo {
+    fn new(meta: &'static Metadata<'static>, prepared: &Prepared, is_log: bool) -> Self {
+        let names: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
+        let schema = prepared.settings.schema;
+        let tail = match schema.extra_keys {
+            KeyCase::Camel => "Sources",
+            KeyCase::Snake => "_sources",
+        };
+        let fields = names
+            .iter()
+            .enumerate()
+            .map(|(i, &name)| {
+                let mut fragment = Vec::with_capacity(name.len() + 4);
+                fragment.push(b',');
+                json::write_key(&mut fragment, name);
+                let escaped = &fragment[2..fragment.len() - 2];
+                let hash = json::hash_key(escaped);
+                let dotted = escaped.contains(&b'.');
+                let dotted_prefix_of = |other: &str| {
+                    other.len() > name.len()
+                        && other.starts_with(name)
+                        && other.as_bytes()[name.len()] == b'.'
+                };
+                let shared = names.iter().enumerate().any(|(j, &other)| {
+                    let sources = other.len() + tail.len() == name.len()
+                        && name.starts_with(other)
+                        && name.ends_with(tail);
+                    (j != i && (other == name || dotted_prefix_of(other))) || sources
+                });
+                let reserved = prepared.reserved.contains(&json::Key::new(name));
+                let fast = !dotted && !reserved && !shared;
+                let (message, redacted) = (name == "message", prepared.redacts(name));
+                // The schema's error field is written under its error message key instead.
+                let error = schema.error.is_some_and(|keys| keys.field == name);
+                FieldInfo {
+                    hash,
+                    bits: bloom_bits(hash),
+                    plain: fast && !message && !redacted && !error,
+                    message,
+                    log: name.starts_with("log."),
+                    redacted,
+                    fragment: fragment.into_boxed_slice(),
+                }
+            })
+            .collect();
+        let target = prepared.settings.target.then(|| {
+            let mut target = vec![b','];
+            target.extend_from_slice(prepared.keys.target.fragment());
+            json::write_str(&mut target, meta.target());
+            target.into_boxed_slice()
+        });
+        CallsiteInfo {
+            fields,
+            target,
+            is_log,
+        }
+    }
+}
+
+/// One thread's table of callsites, by layer and metadata address: open addressing with
+/// linear probing, grown at half full. Entries are never removed: callsites are static and
+/// few, and a layer's entries are only a few hundred bytes each.
+struct Table {
+    slots: Vec<Option<Entry>>,
+    len: usize,
+}
+
+struct Entry {
+    layer: u64,
+    meta: usize,
+    info: Rc<CallsiteInfo>,
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = const {
+        RefCell::new(Table {
+            slots: Vec::new(),
+            len: 0,
+        })
+    };
+}
+
+impl Table {
+    fn slot(&self, layer: u64, meta: usize) -> usize {
+        let hash = (meta as u64 ^ layer.rotate_left(40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // The table's length is a power of two.
+        (hash >> 32) as usize & (self.slots.len() - 1)
+    }
+
+    fn get(&self, layer: u64, meta: usize) -> Option<&Rc<CallsiteInfo>> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = self.slot(layer, meta);
+        loop {
+            match &self.slots[i] {
+                Some(e) if e.layer == layer && e.meta == meta => return Some(&e.info),
+                Some(_) => i = (i + 1) & (self.slots.len() - 1),
+                None => return None,
+            }
+        }
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let size = (self.slots.len() * 2).max(64);
+            let old = std::mem::replace(&mut self.slots, (0..size).map(|_| None).collect());
+            self.len = 0;
+            for entry in old.into_iter().flatten() {
+                self.put(entry);
+            }
+        }
+        self.put(entry);
+    }
+
+    fn put(&mut self, entry: Entry) {
+        let mut i = self.slot(entry.layer, entry.meta);
+        while self.slots[i].is_some() {
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+        self.slots[i] = Some(entry);
+        self.len += 1;
+    }
+}
+
+/// Returns what `prepared`'s layer knows about the callsite of `event`, working it out the
+/// first time this thread asks. At thread teardown it is worked out afresh each time.
+#[inline]
+pub(crate) fn lookup(event: &Event<'_>, prepared: &Prepared) -> Rc<CallsiteInfo> {
+    let meta = event.metadata();
+    let addr = std::ptr::from_ref(meta) as usize;
+    let found = TABLE.try_with(|table| {
+        let table = table.try_borrow().ok()?;
+        table.get(prepared.id, addr).cloned()
+    });
+    if let Ok(Some(info)) = found {
+        return info;
+    }
+    let info = Rc::new(CallsiteInfo::new(meta, prepared, event.is_log()));
+    let _ = TABLE.try_with(|table| {
+        if let Ok(mut table) = table.try_borrow_mut() {
+            if table.get(prepared.id, addr).is_none() {
+                table.insert(Entry {
+                    layer: prepared.id,
+                    meta: addr,
+                    info: Rc::clone(&info),
+                });
+            }
+        }
+    });
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::Settings;
+
+    fn prepared() -> Prepared {
+        Prepared::new(
+            Settings::default(),
+            &[],
+            Vec::new(),
+            vec!["password".into()],
+        )
+    }
+
+    struct Cs;
+    impl tracing::callsite::Callsite for Cs {
+        fn set_interest(&self, _: tracing::subscriber::Interest) {}
+        fn metadata(&self) -> &Metadata<'_> {
+            &META
+        }
+    }
+    static CS: Cs = Cs;
+    static META: Metadata<'static> = Metadata::new(
+        "test",
+        "my\"target",
+        tracing::Level::INFO,
+        None,
+        None,
+        None,
+        tracing::field::FieldSet::new(
+            &[
+                "message",
+                "a",
+                "a.b",
+                "timestamp",
+                "err",
+                "errSources",
+                "password",
+                "log.line",
+                "b",
+                "b",
+            ],
+            tracing::callsite::Identifier(&CS),
+        ),
+        tracing::metadata::Kind::EVENT,
+    );
+
+    #[test]
+    fn only_fields_that_cannot_conflict_are_plain() {
+        let info = CallsiteInfo::new(&META, &prepared(), false);
+        let plain: Vec<bool> = info.fields.iter().map(|f| f.plain).collect();
+        // message: the message; a: prefix of a.b; a.b: dotted; timestamp: reserved; err:
+        // free; errSources: an error's causes key; password: redacted; log.line: dotted; b:
+        // twice.
+        assert_eq!(
+            plain,
+            [false, false, false, false, true, false, false, false, false, false]
+        );
+        assert!(info.fields[0].message && !info.fields[1].message);
+        assert!(info.fields[6].redacted && !info.fields[4].redacted);
+        assert!(info.fields[7].log);
+        assert_eq!(&*info.fields[4].fragment, br#","err":"#);
+        assert_eq!(
+            info.target.as_deref(),
+            Some(&br#","target":"my\"target""#[..])
+        );
+    }
+
+    #[test]
+    fn one_entry_per_layer_and_callsite() {
+        let (a, b) = (prepared(), prepared());
+        let values = META.fields().value_set(&[]);
+        let event = Event::new(&META, &values);
+        let first = lookup(&event, &a);
+        assert!(Rc::ptr_eq(&first, &lookup(&event, &a)));
+        assert!(!Rc::ptr_eq(&first, &lookup(&event, &b)));
+        assert!(!first.is_log);
+    }
+}
