@@ -36,8 +36,10 @@
 //! The rule: a line carries the context of the innermost scope active on its thread; a span
 //! brings its context back only where no scope is active. So a span created in request B and
 //! entered (or named as `parent:`) while request A is served gives A, never B. See
-//! [`Context::current`]. Level filtering cannot strip it when
-//! the filter sits on the layer inside [`KeepSpans`], as [`init`] puts it: spans are then
+//! [`Context::current`].
+//!
+//! Level filtering cannot strip it when the filter sits on the layer inside [`KeepSpans`], as
+//! [`init`] puts it: spans that can carry a context (created while one is current) are then
 //! never disabled, and only events are filtered.
 //!
 //! Rust loses the context where it loses the span: `tokio::spawn`, `spawn_blocking`, threads.
