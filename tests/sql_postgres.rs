@@ -17,7 +17,7 @@ mod pg_support;
 use std::sync::Arc;
 
 use pg_support::{parse_comment, Cluster, Logged};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{NoTls, SimpleQueryMessage};
 use tracing_ambient::sql::{self, Tagger};
 use tracing_ambient::Context;
 
@@ -519,6 +519,7 @@ async fn a_request_through_the_middleware_tags_its_statements() {
     use axum::routing::get;
     use axum::Router;
     use http_support::{capture, client, get as send, lines_until, of};
+    use tokio_postgres::Client;
     use tracing_ambient::http::RequestContextLayer;
 
     let Some(pg) = pg_support::cluster() else {
