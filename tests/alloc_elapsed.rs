@@ -2,8 +2,8 @@
 //! `tests/alloc.rs`, over 10,000 events after warm-up, in a request with a deadline and
 //! without a context; the writer checks that the lines in the request carry the key.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_support;
+
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,49 +13,6 @@ use tracing::info;
 use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
-
-struct Counting;
-
-thread_local! {
-    // `const` and `Cell<usize>`: no lazy initialisation and no destructor, so reading it from
-    // inside the allocator cannot allocate.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Discards lines, counting them and those that carry `"elapsedMs":<number>`, without
 /// allocating.
@@ -87,14 +44,7 @@ const WARM_UP: usize = 100;
 
 /// Counts the allocations of `EVENTS` calls of `event` after `WARM_UP` calls.
 fn allocations_per_run(event: &mut dyn FnMut()) -> usize {
-    for _ in 0..WARM_UP {
-        event();
-    }
-    let before = allocations();
-    for _ in 0..EVENTS {
-        event();
-    }
-    allocations() - before
+    alloc_support::allocations_per_run(WARM_UP, EVENTS, event)
 }
 
 fn the_event() {

@@ -7,8 +7,8 @@
 //! event costs with OpenTelemetry spans present, our span-id lookup included.
 #![cfg(feature = "opentelemetry")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_support;
+
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,49 +20,6 @@ use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
-
-struct Counting;
-
-thread_local! {
-    // `const` and `Cell<usize>`: no lazy initialisation and no destructor, so reading it from
-    // inside the allocator cannot allocate.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-}
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// thread-local `Cell`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Discards lines but keeps the last one, so the test can check the ids were written.
 #[derive(Clone, Default)]
@@ -90,14 +47,7 @@ const EVENTS: usize = 10_000;
 
 /// Counts the allocations of `EVENTS` calls of `event` after 100 calls of warm-up.
 fn allocations_per_run(event: &mut dyn FnMut()) -> usize {
-    for _ in 0..100 {
-        event();
-    }
-    let before = allocations();
-    for _ in 0..EVENTS {
-        event();
-    }
-    allocations() - before
+    alloc_support::allocations_per_run(100, EVENTS, event)
 }
 
 fn the_event() {
