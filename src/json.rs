@@ -93,6 +93,12 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     }
 }
 
+/// Returns `true` if [`escape_into`] would change `value`: it has a control character, `"`
+/// or `\\`.
+pub(crate) fn needs_escape(value: &str) -> bool {
+    next_escape(value.as_bytes(), 0).is_some()
+}
+
 /// Appends `value` with every byte JSON requires escaped, without the surrounding quotes.
 ///
 /// Clean runs are found eight bytes at a time and copied as one slice. U+2028 and U+2029 are

@@ -29,4 +29,4 @@ pub use value::Value;
 pub(crate) use to_value::to_value;
 
 pub(crate) use current::with_current_or;
-pub(crate) use store::{Entries, Known};
+pub(crate) use store::{Entries, Known, Slot};

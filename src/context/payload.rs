@@ -32,8 +32,8 @@ impl Serialize for Context {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let entries = self.read();
         let mut map = serializer.serialize_map(None)?;
-        for (key, value) in entries.iter() {
-            map.serialize_entry(key, value)?;
+        for (key, slot) in entries.slots() {
+            map.serialize_entry(key, slot)?;
         }
         if let Some(deadline) = entries.deadline {
             map.serialize_entry(REMAINING_KEY, &remaining_ms(deadline, Instant::now()))?;

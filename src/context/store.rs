@@ -1,7 +1,7 @@
 //! The per-request store behind [`Context`]: one `Arc` shared by every task and span of the
 //! request, holding each entry already serialized so that an event copies bytes.
 
-use std::any::Any;
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
@@ -9,8 +9,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{to_value, Value, ValueError};
-use crate::json::Key;
+use crate::json::{self, Key};
 use crate::schema::{to_camel_case, to_snake_case};
+use crate::trace_context::TraceInfo;
 
 /// The request context: request id, user id, trace id, span id and any extra keys.
 ///
@@ -96,23 +97,112 @@ impl Known {
     }
 }
 
+/// The longest JSON an inline [`Slot`] holds: a UUID (36 characters) or a W3C trace id (32
+/// hex digits) with its quotes fits, and so does every id the HTTP middleware sets.
+const INLINE: usize = 46;
+
 /// A value with its JSON form, made once when it is set.
+///
+/// A short string that JSON writes as it is (no byte to escape) keeps only its JSON, inline:
+/// the ids the middleware sets on every request cost no allocation, and the string is the
+/// JSON without its quotes whenever it is asked for. Anything else keeps the value and its
+/// JSON in blocks of their own.
 #[derive(Debug, Clone)]
-pub(crate) struct Slot {
-    pub(crate) value: Value,
-    pub(crate) json: Box<[u8]>,
+pub(crate) enum Slot {
+    Inline { len: u8, json: [u8; INLINE] },
+    Boxed { value: Value, json: Box<[u8]> },
 }
 
 impl Slot {
     fn new(value: Value) -> Self {
+        if let Value::Str(s) = &value {
+            if let Some(slot) = Slot::inline(s) {
+                return slot;
+            }
+        }
         let mut json = Vec::with_capacity(match &value {
             Value::Str(s) => s.len() + 2,
             _ => 24,
         });
         value.write_json(&mut json);
-        Slot {
+        Slot::Boxed {
             value,
             json: json.into_boxed_slice(),
+        }
+    }
+
+    /// The slot of a string, allocating only when it is too long to keep inline or has a
+    /// byte to escape.
+    pub(crate) fn from_str(s: &str) -> Self {
+        Slot::inline(s).unwrap_or_else(|| Slot::new(Value::from(s)))
+    }
+
+    fn inline(s: &str) -> Option<Self> {
+        let len = s.len() + 2;
+        if len > INLINE || json::needs_escape(s) {
+            return None;
+        }
+        let mut json = [0u8; INLINE];
+        json[0] = b'"';
+        json[1..len - 1].copy_from_slice(s.as_bytes());
+        json[len - 1] = b'"';
+        Some(Slot::Inline {
+            len: len as u8, // at most INLINE
+            json,
+        })
+    }
+
+    /// The value's JSON, ready to copy onto a line.
+    pub(crate) fn json(&self) -> &[u8] {
+        match self {
+            Slot::Inline { len, json } => &json[..usize::from(*len)],
+            Slot::Boxed { json, .. } => json,
+        }
+    }
+
+    /// The value: borrowed, or for an inline string made from its JSON.
+    pub(crate) fn value(&self) -> Cow<'_, Value> {
+        match self {
+            Slot::Inline { .. } => Cow::Owned(Value::from(self.inline_str())),
+            Slot::Boxed { value, .. } => Cow::Borrowed(value),
+        }
+    }
+
+    /// The string of an inline slot (its JSON without the quotes: nothing in it was escaped).
+    fn inline_str(&self) -> &str {
+        let json = self.json();
+        std::str::from_utf8(&json[1..json.len() - 1])
+            .expect("an inline slot holds a whole `str` between its quotes, this is a bug")
+    }
+
+    /// The value as its `Display` writes it, without making the value first: the event
+    /// path of the pretty layer writes it with no allocation.
+    pub(crate) fn display(&self) -> impl fmt::Display + '_ {
+        SlotDisplay(self)
+    }
+
+    fn to_display_string(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+/// A slot serializes as its value, an inline string without making a `Value` first.
+impl Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Slot::Inline { .. } => serializer.serialize_str(self.inline_str()),
+            Slot::Boxed { value, .. } => value.serialize(serializer),
+        }
+    }
+}
+
+struct SlotDisplay<'a>(&'a Slot);
+
+impl fmt::Display for SlotDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Slot::Inline { .. } => f.write_str(self.0.inline_str()),
+            Slot::Boxed { value, .. } => fmt::Display::fmt(value, f),
         }
     }
 }
@@ -132,9 +222,10 @@ pub(crate) struct Extra {
 pub(crate) struct Entries {
     pub(crate) known: [Option<Slot>; 4],
     pub(crate) extras: Vec<Extra>,
-    /// Typed values the crate's integrations keep with the request but never write on a line
-    /// nor serialize (the incoming `tracestate`, the parent span id), one per type.
-    attachments: Vec<Arc<dyn Any + Send + Sync>>,
+    /// What the request's `traceparent` and `tracestate` said besides its ids (flags, parent
+    /// span id, trace state): kept with the request, never written on a line nor serialized.
+    /// A field of its own rather than a map of typed values: setting it allocates nothing.
+    pub(crate) trace_info: Option<TraceInfo>,
     /// When the context was made: `elapsed()` and the `elapsedMs` key count from here. A
     /// context derived with the `with*` builders keeps its parent's.
     pub(crate) created: Instant,
@@ -147,7 +238,7 @@ impl Default for Entries {
         Entries {
             known: Default::default(),
             extras: Vec::new(),
-            attachments: Vec::new(),
+            trace_info: None,
             // One read of the monotonic clock (a vDSO call): the only cost deadlines and
             // elapsed time add to `Context::new()`.
             created: Instant::now(),
@@ -157,6 +248,11 @@ impl Default for Entries {
 }
 
 impl Entries {
+    /// Sets a well-known key to a string (see [`Context::set_known_str`]).
+    pub(crate) fn set_known_str(&mut self, known: Known, value: &str) {
+        self.known[known as usize] = Some(Slot::from_str(value));
+    }
+
     fn set(&mut self, key: &str, value: Value) {
         let snake = to_snake_case(key);
         if let Some(known) = Known::from_snake(&snake) {
@@ -180,46 +276,34 @@ impl Entries {
         }
     }
 
-    fn attach<T: Any + Send + Sync>(&mut self, value: T) {
-        match self.attachments.iter_mut().find(|a| a.is::<T>()) {
-            Some(slot) => *slot = Arc::new(value),
-            None => self.attachments.push(Arc::new(value)),
-        }
-    }
-
-    fn attachment<T: Any + Clone>(&self) -> Option<T> {
-        self.attachments
-            .iter()
-            .find_map(|a| a.downcast_ref::<T>())
-            .cloned()
-    }
-
-    /// Returns the value of type `T` kept with [`Context::attach`], borrowed: the event path
-    /// reads it without cloning.
-    pub(crate) fn attachment_ref<T: Any>(&self) -> Option<&T> {
-        self.attachments.iter().find_map(|a| a.downcast_ref::<T>())
-    }
-
-    fn get(&self, key: &str) -> Option<&Value> {
+    fn get(&self, key: &str) -> Option<Cow<'_, Value>> {
         let snake = to_snake_case(key);
         match Known::from_snake(&snake) {
-            Some(known) => self.known[known as usize].as_ref().map(|s| &s.value),
+            Some(known) => self.known[known as usize].as_ref().map(Slot::value),
             None => self
                 .extras
                 .iter()
                 .find(|e| *e.snake == *snake)
-                .map(|e| &e.slot.value),
+                .map(|e| e.slot.value()),
         }
     }
 
+    /// Every entry as `(snake-case key, slot)`, well-known keys first; allocates nothing.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = (&str, &Slot)> {
+        let known = Known::ALL
+            .into_iter()
+            .filter_map(|k| self.known[k as usize].as_ref().map(|s| (k.snake_name(), s)));
+        known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot)))
+    }
+
     /// Every entry as `(snake-case key, value)`, well-known keys first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Cow<'_, Value>)> {
         let known = Known::ALL.into_iter().filter_map(|k| {
             self.known[k as usize]
                 .as_ref()
-                .map(|s| (k.snake_name(), &s.value))
+                .map(|s| (k.snake_name(), s.value()))
         });
-        known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot.value)))
+        known.chain(self.extras.iter().map(|e| (&*e.snake, e.slot.value())))
     }
 }
 
@@ -376,7 +460,7 @@ impl Context {
     /// assert!(ctx.get("region").is_none());
     /// ```
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.read().get(key).cloned()
+        self.read().get(key).map(Cow::into_owned)
     }
 
     /// Returns the request id as a string, if set.
@@ -418,7 +502,7 @@ impl Context {
     pub fn entries(&self) -> Vec<(String, Value)> {
         self.read()
             .iter()
-            .map(|(k, v)| (k.to_owned(), v.clone()))
+            .map(|(k, v)| (k.to_owned(), v.into_owned()))
             .collect()
     }
 
@@ -433,17 +517,10 @@ impl Context {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Keeps a typed value with the request that is neither written on lines nor serialized,
-    /// replacing an earlier value of the same type.
-    #[allow(dead_code)] // used by the optional integrations
-    pub(crate) fn attach<T: Any + Send + Sync>(&self, value: T) {
-        self.write().attach(value);
-    }
-
-    /// Returns a clone of the value of type `T` kept with [`Context::attach`].
-    #[allow(dead_code)] // used by the optional integrations
-    pub(crate) fn attachment<T: Any + Clone>(&self) -> Option<T> {
-        self.read().attachment::<T>()
+    /// Returns a clone of what the request's `traceparent` and `tracestate` said besides its
+    /// ids (kept by the HTTP middleware).
+    pub(crate) fn trace_info(&self) -> Option<TraceInfo> {
+        self.read().trace_info.clone()
     }
 
     /// Returns this handle if it is the only one to its store, else a handle to a copy of the
@@ -465,10 +542,17 @@ impl Context {
         self.write().known[known as usize] = Some(slot);
     }
 
+    /// Sets a well-known key to a string; one short enough to keep inline (every id the
+    /// middleware makes) costs no allocation.
+    pub(crate) fn set_known_str(&self, known: Known, value: &str) {
+        let slot = Slot::from_str(value);
+        self.write().known[known as usize] = Some(slot);
+    }
+
     fn known_string(&self, known: Known) -> Option<String> {
         self.read().known[known as usize]
             .as_ref()
-            .map(|s| s.value.to_string())
+            .map(Slot::to_display_string)
     }
 
     /// Locks the entries for reading. The lock is only ever held to copy bytes, so it is
@@ -477,7 +561,8 @@ impl Context {
         self.inner.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(super) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+    /// Locks the entries for writing (see [`Context::read`] on poisoning).
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -536,15 +621,51 @@ mod tests {
     }
 
     #[test]
-    fn attachments_are_typed_and_not_entries() {
-        #[derive(Clone, Debug, PartialEq)]
-        struct TraceState(&'static str);
+    fn trace_info_is_kept_and_not_an_entry() {
         let ctx = Context::new();
-        ctx.attach(TraceState("a=1"));
-        ctx.attach(TraceState("b=2"));
-        assert_eq!(ctx.attachment::<TraceState>(), Some(TraceState("b=2")));
-        assert_eq!(ctx.attachment::<u32>(), None);
+        ctx.write().trace_info = Some(TraceInfo {
+            flags: 1,
+            parent_id: Some([7; 8]),
+            tracestate: None,
+        });
+        assert_eq!(ctx.trace_info().and_then(|i| i.parent_id), Some([7; 8]));
         assert!(ctx.entries().is_empty());
+    }
+
+    #[test]
+    fn short_plain_strings_are_kept_inline_and_read_back() {
+        let uuid = "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77";
+        let fits = "x".repeat(INLINE - 2);
+        let too_long = "x".repeat(INLINE - 1);
+        // (given, its JSON as RFC 8259 writes it, kept inline)
+        let cases: [(&str, String, bool); 8] = [
+            ("", r#""""#.to_owned(), true),
+            (uuid, format!(r#""{uuid}""#), true),
+            (
+                "caf\u{e9} \u{1F600}",
+                "\"caf\u{e9} \u{1F600}\"".to_owned(),
+                true,
+            ),
+            (&fits, format!(r#""{fits}""#), true),
+            (&too_long, format!(r#""{too_long}""#), false),
+            ("a\"b", r#""a\"b""#.to_owned(), false),
+            ("back\\slash", r#""back\\slash""#.to_owned(), false),
+            ("tab\there", r#""tab\there""#.to_owned(), false),
+        ];
+        for (given, json, inline) in cases {
+            let slot = Slot::from_str(given);
+            assert_eq!(slot.json(), json.as_bytes(), "{given:?}");
+            assert_eq!(matches!(slot, Slot::Inline { .. }), inline, "{given:?}");
+            assert_eq!(slot.value().into_owned(), Value::from(given), "{given:?}");
+            assert_eq!(slot.to_display_string(), given, "{given:?}");
+        }
+        // Multi-byte characters are kept whole.
+        let ctx = Context::new().with_request_id("r\u{e9}q-\u{1F600}");
+        assert_eq!(ctx.request_id().as_deref(), Some("r\u{e9}q-\u{1F600}"));
+        assert_eq!(
+            ctx.get("request_id"),
+            Some(Value::from("r\u{e9}q-\u{1F600}"))
+        );
     }
 
     #[test]
@@ -552,10 +673,13 @@ mod tests {
         let ctx = Context::new().with("tenant_id", "a\"b").with_user_id(42);
         let entries = ctx.read();
         assert_eq!(
-            &*entries.known[Known::UserId as usize].as_ref().unwrap().json,
+            entries.known[Known::UserId as usize]
+                .as_ref()
+                .unwrap()
+                .json(),
             b"42"
         );
-        assert_eq!(&*entries.extras[0].slot.json, br#""a\"b""#);
+        assert_eq!(entries.extras[0].slot.json(), br#""a\"b""#);
         assert_eq!(&*entries.extras[0].camel, "tenantId");
     }
 }

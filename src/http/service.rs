@@ -16,7 +16,7 @@ use super::grpc::GrpcCall;
 use super::layer::Config;
 use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
-use crate::context::{Known, Value};
+use crate::context::Known;
 use crate::trace_context::{rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 use crate::Context;
 
@@ -149,7 +149,7 @@ impl<S> RequestContext<S> {
             }
         };
         let id = id?;
-        ctx.set_known(Known::RequestId, Value::from(id.as_str()));
+        ctx.set_known_str(Known::RequestId, id.as_str());
         // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
         // lines carry.
         let value = id.to_header_value();
@@ -227,15 +227,13 @@ impl RequestTrace {
     fn store(self, ctx: &Context) {
         // Hexed on the stack and set as well-known keys: no `String`, no serde.
         let (mut trace_hex, mut span_hex) = ([0u8; 32], [0u8; 16]);
-        ctx.set_known(
-            Known::TraceId,
-            Value::from(hex_into(&self.trace_id, &mut trace_hex)),
-        );
-        ctx.set_known(
-            Known::SpanId,
-            Value::from(hex_into(&self.span_id, &mut span_hex)),
-        );
-        ctx.attach(self.info);
+        let trace_id = hex_into(&self.trace_id, &mut trace_hex);
+        let span_id = hex_into(&self.span_id, &mut span_hex);
+        // One lock for the three.
+        let mut entries = ctx.write();
+        entries.set_known_str(Known::TraceId, trace_id);
+        entries.set_known_str(Known::SpanId, span_id);
+        entries.trace_info = Some(self.info);
     }
 }
 

@@ -13,7 +13,7 @@ use super::callsite::{CallsiteInfo, FieldInfo};
 use super::ids::{Id, IdForm};
 use super::line::{bloom_bits, bloom_has, for_each_dotted_prefix, Line};
 use super::Prepared;
-use crate::context::{Entries, Known};
+use crate::context::{Entries, Known, Slot};
 use crate::json::{self, hash_key, Key};
 use crate::otel::SpanIds;
 use crate::schema::{KeyCase, ACCESS_NAME, ACCESS_TARGET};
@@ -220,7 +220,7 @@ impl<'a> LineWriter<'a> {
         for known in [Known::RequestId, Known::UserId] {
             if let Some(slot) = &entries.known[known as usize] {
                 self.known_key(known);
-                self.context_value(known.snake_name(), &slot.json);
+                self.context_value(known.snake_name(), slot.json());
             }
         }
         self.ids(Some(entries), span_ids);
@@ -230,7 +230,7 @@ impl<'a> LineWriter<'a> {
                 KeyCase::Snake => (&extra.snake_key, &*extra.snake),
             };
             self.prepared_key(key, name);
-            self.context_value(&extra.snake, &extra.slot.json);
+            self.context_value(&extra.snake, extra.slot.json());
         }
     }
 
@@ -244,7 +244,7 @@ impl<'a> LineWriter<'a> {
         let slot = |known: Known| {
             entries
                 .and_then(|e| e.known[known as usize].as_ref())
-                .map(|slot| &*slot.json)
+                .map(Slot::json)
         };
         let (trace, span) = match span_ids {
             Some(ids) => (Some(Id::Trace(ids)), Some(Id::Span(ids))),

@@ -207,7 +207,7 @@ impl<'a> LineWriter<'a> {
     /// nothing.
     pub(super) fn context(&mut self, entries: &Entries) {
         let mut open = false;
-        for (name, value) in entries.iter() {
+        for (name, slot) in entries.slots() {
             let label = match name {
                 "request_id" => "req",
                 "user_id" => "user",
@@ -228,7 +228,7 @@ impl<'a> LineWriter<'a> {
             self.buf.line.push(b'=');
             self.buf.scratch.clear();
             // `Value`'s `Display` is ours and cannot panic.
-            let _ = write!(self.buf.scratch, "{value}");
+            let _ = write!(self.buf.scratch, "{}", slot.display());
             let mut text = self.buf.scratch.as_str();
             if label == "trace" && !self.full_trace_id {
                 if let Some((end, _)) = text.char_indices().nth(SHORT_TRACE_ID) {

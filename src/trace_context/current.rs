@@ -115,7 +115,7 @@ pub fn tracestate() -> Option<String> {
 /// ```
 pub fn parent_span_id() -> Option<String> {
     let ctx = Context::current()?;
-    ctx.attachment::<TraceInfo>()?.parent_id.map(|id| hex(&id))
+    ctx.trace_info()?.parent_id.map(|id| hex(&id))
 }
 
 /// The request's own `traceparent` in `ctx`: its trace id and span id entries and the flags
@@ -124,7 +124,9 @@ pub(crate) fn request_traceparent(ctx: &Context) -> Option<TraceParent> {
     let trace_id = ctx.trace_id()?;
     let span_id = ctx.get("span_id")?;
     let flags = ctx
-        .attachment::<TraceInfo>()
+        .read()
+        .trace_info
+        .as_ref()
         .map_or(SAMPLED, |info| info.flags);
     TraceParent::from_hex_ids(&trace_id, span_id.as_str()?, flags)
 }
@@ -134,11 +136,12 @@ pub(crate) fn request_traceparent(ctx: &Context) -> Option<TraceParent> {
 /// [`request_traceparent`] has it). Allocates nothing: the event path calls it.
 pub(crate) fn sampled_in(entries: &Entries) -> bool {
     entries
-        .attachment_ref::<TraceInfo>()
+        .trace_info
+        .as_ref()
         .is_none_or(|info| info.flags & SAMPLED != 0)
 }
 
 /// The `tracestate` the request came with, when it and its `traceparent` were valid.
 pub(crate) fn incoming_tracestate(ctx: &Context) -> Option<TraceState> {
-    ctx.attachment::<TraceInfo>()?.tracestate
+    ctx.trace_info()?.tracestate
 }
