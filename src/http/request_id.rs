@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
+use bytes::Bytes;
 use http::HeaderValue;
 
 /// The longest request id taken from a client.
@@ -13,6 +14,33 @@ pub(crate) const MAX_LEN: usize = 128;
 ///
 /// [`RequestContextLayer::keep_invalid_request_id`]: super::RequestContextLayer::keep_invalid_request_id
 const KEPT_LEN: usize = 64;
+
+/// The bytes of an id of at most [`ShortId::CAPACITY`] bytes, kept inline: owned by a
+/// `Bytes`, they live in the one block that also counts the `Bytes` sharing them.
+struct ShortId {
+    len: u8,
+    bytes: [u8; ShortId::CAPACITY],
+}
+
+impl ShortId {
+    /// Room for a UUID (36 bytes) and most ids a client sends.
+    const CAPACITY: usize = 64;
+
+    fn new(id: &str) -> Option<Self> {
+        let len = u8::try_from(id.len())
+            .ok()
+            .filter(|&n| usize::from(n) <= Self::CAPACITY)?;
+        let mut bytes = [0; Self::CAPACITY];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        Some(ShortId { len, bytes })
+    }
+}
+
+impl AsRef<[u8]> for ShortId {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
 
 /// A valid request id: 1 to 128 characters of `A-Z a-z 0-9 . _ : @ + / = -`.
 ///
@@ -61,13 +89,16 @@ impl RequestId {
     /// assert!(tracing_ambient::http::RequestId::new("tenant:acme/req=7").is_ok());
     /// ```
     pub fn new(id: &str) -> Result<Self, InvalidRequestId> {
-        if valid(id.as_bytes()) {
-            HeaderValue::from_str(id)
-                .map(RequestId)
-                .map_err(|_| InvalidRequestId(()))
-        } else {
-            Err(InvalidRequestId(()))
+        if !valid(id.as_bytes()) {
+            return Err(InvalidRequestId(()));
         }
+        let value = match ShortId::new(id) {
+            // One block holds the bytes and the count of their owners: `HeaderValue::from_str`
+            // copies into a `Vec`, and its first clone allocates again to share it.
+            Some(short) => HeaderValue::from_maybe_shared(Bytes::from_owner(short)),
+            None => HeaderValue::from_str(id),
+        };
+        value.map(RequestId).map_err(|_| InvalidRequestId(()))
     }
 
     /// Returns the id.
@@ -162,6 +193,18 @@ fn valid(id: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_of_every_length_read_back_as_given() {
+        // Inline up to 64 bytes, copied beyond: both read back whole, as id and header.
+        for len in [1, 35, 36, 63, 64, 65, 127, 128] {
+            let given: String = "0123456789abcdef-".chars().cycle().take(len).collect();
+            let id = RequestId::new(&given).unwrap();
+            assert_eq!(id.as_str(), given);
+            assert_eq!(id.to_header_value().as_bytes(), given.as_bytes());
+            assert_eq!(id.clone().to_header_value(), id.to_header_value());
+        }
+    }
 
     #[test]
     fn accepts_the_allowed_set_up_to_128() {
