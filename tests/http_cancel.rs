@@ -1,6 +1,7 @@
 //! A request cancelled by its client (issue 7 §5): the connection closes mid-handler or
 //! mid-body, hyper drops the response future or body, and the lines written while it is torn
-//! down come first and carry the request; the access line comes last.
+//! down come first and carry the request; the access line comes last. A body that ends is
+//! dropped at its end the same way, before the access line.
 #![cfg(feature = "http")]
 
 mod common;
@@ -63,6 +64,37 @@ impl http_body::Body for StuckBody {
     }
 }
 
+/// A body that sends one chunk and ends; logs when dropped.
+struct OneChunk {
+    sent: bool,
+    _guard: LogOnDrop,
+}
+
+impl http_body::Body for OneChunk {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.sent {
+            Poll::Ready(None)
+        } else {
+            self.sent = true;
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"only-chunk")))))
+        }
+    }
+}
+
+async fn one_chunk(Path(case): Path<String>) -> Response {
+    tracing::info!(case, "handler started");
+    Response::new(Body::new(OneChunk {
+        sent: false,
+        _guard: LogOnDrop("body dropped", case),
+    }))
+}
+
 async fn streaming(Path(case): Path<String>) -> Response {
     tracing::info!(case, "handler started");
     Response::new(Body::new(StuckBody {
@@ -75,6 +107,7 @@ fn app() -> Router {
     Router::new()
         .route("/stuck/{case}", get(stuck))
         .route("/streaming/{case}", get(streaming))
+        .route("/one-chunk/{case}", get(one_chunk))
         .layer(RequestContextLayer::new())
 }
 
@@ -166,4 +199,37 @@ async fn a_body_cancelled_by_its_client_is_dropped_inside_the_context_before_the
         "{case}: {:?}",
         lines.iter().map(|l| l.at("message")).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_ends_is_dropped_inside_the_context_before_the_access_line() {
+    let capture = capture();
+    let addr = serve(app()).await;
+    let case = "body-ends";
+    let mut stream = open(addr, &format!("/one-chunk/{case}"), case).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Chunked encoding: the body ends with the zero-length chunk.
+    while !got.ends_with(b"0\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("the whole response within 30 s")
+            .unwrap();
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    let lines = lines_until(&capture, |lines| of_case(lines, case).len() >= 3).await;
+    let lines = of_case(&lines, case);
+    let messages: Vec<_> = lines.iter().map(|l| l.str("message").unwrap()).collect();
+    assert_eq!(
+        messages,
+        ["handler started", "body dropped", "request completed"],
+        "the body's drop-time line, then the access line"
+    );
+    for line in &lines {
+        assert_eq!(line.str("requestId"), Some(case), "{line:?}");
+    }
+    assert_eq!(lines[2].str("outcome"), Some("completed"));
+    assert_eq!(lines[2].at("size"), 10);
 }

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{ready, Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
@@ -205,6 +205,11 @@ impl<'a> ScopeGuard<'a> {
                 }
             }
         };
+        Self::push(ctx, park)
+    }
+
+    /// Pushes a scope frame for `ctx` (`None`: deliberately no context).
+    fn push(ctx: Option<Context>, park: Option<&'a mut Vec<SpanFrame>>) -> Self {
         let token = NEXT_TOKEN
             .try_with(|next| {
                 let token = next.get().wrapping_add(1);
@@ -319,6 +324,10 @@ impl<F> Scoped<F> {
 
     /// Returns the wrapped future.
     ///
+    /// # Panics
+    ///
+    /// If the future has already completed: a `Scoped` drops its future when it completes.
+    ///
     /// ```
     /// use tracing_ambient::Context;
     ///
@@ -328,7 +337,7 @@ impl<F> Scoped<F> {
     pub fn into_inner(mut self) -> F {
         self.inner
             .take()
-            .expect("the inner future is only taken once, this is a bug")
+            .expect("`Scoped::into_inner` called after the future completed")
     }
 }
 
@@ -336,12 +345,18 @@ impl<F: Future> Future for Scoped<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let _guard = ScopeGuard::enter(this.mode, Some(this.parked));
-        this.inner
+        let inner = this
+            .inner
+            .as_mut()
             .as_pin_mut()
-            .expect("the inner future is there until drop, this is a bug")
-            .poll(cx)
+            .expect("`Scoped` polled after it completed");
+        let output = ready!(inner.poll(cx));
+        // A finished future is dropped here, still inside the scope, so that dropping the
+        // `Scoped` later has no scope of its own to enter.
+        this.inner.set(None);
+        Poll::Ready(output)
     }
 }
 
@@ -416,7 +431,9 @@ impl Context {
     /// });
     /// ```
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        run_in(&Mode::Context(self.clone()), f)
+        // One clone, for the frame (not a `Mode` cloned again into it).
+        let _guard = ScopeGuard::push(Some(self.clone()), None);
+        f()
     }
 }
 

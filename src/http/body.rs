@@ -23,7 +23,8 @@ pin_project! {
     /// runs, so a streaming body that logs while it is torn down (the client went away)
     /// writes its lines with the request and ahead of the access line.
     pub struct ResponseBody<B> {
-        // `None` only while this body is dropped: the inner one goes first.
+        // `None` once the body ended, and while this body is dropped: the inner one goes
+        // first.
         #[pin]
         inner: Option<B>,
         ctx: Context,
@@ -38,6 +39,10 @@ pin_project! {
     impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            if this.inner.is_none() && this.pending.is_none() {
+                // Ended: the inner body was dropped and the access hook ran in `poll_frame`.
+                return;
+            }
             let _entered = this.span.enter();
             let inner = &mut this.inner;
             this.ctx.in_scope(|| inner.set(None));
@@ -114,9 +119,9 @@ where
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let Some(mut inner) = this.inner.as_pin_mut() else {
-            // Only while dropped, when nothing polls.
+        let mut this = self.project();
+        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+            // The body ended (or is being dropped).
             return Poll::Ready(None);
         };
         let _entered = this.span.enter();
@@ -138,6 +143,10 @@ where
             Poll::Ready(None) => Some((Outcome::Completed, None)),
         };
         if let Some((outcome, error)) = end {
+            // The inner body is dropped at its end, inside the context and ahead of the access
+            // line, so dropping this body later has nothing left to do.
+            let inner = &mut this.inner;
+            this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
                 pending.finish(
                     Some(*this.status),

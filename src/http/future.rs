@@ -39,7 +39,8 @@ pin_project! {
     /// # }
     /// ```
     pub struct ResponseFuture<F> {
-        // `None` only while this future is dropped: the inner one goes first.
+        // `None` once the inner future completed, and while this future is dropped: the
+        // inner one goes first.
         #[pin]
         inner: Option<Scoped<F>>,
         // Entered while the inner future is polled or dropped; moves to the body.
@@ -51,6 +52,10 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
+            if this.inner.is_none() && this.state.is_none() {
+                // Completed: nothing is left to drop inside the span.
+                return;
+            }
             let _entered = this.span.enter();
             // `Scoped` drops the handler's future inside the context; its drop-time lines
             // (a guard, a rolled back transaction) precede the access line.
@@ -95,13 +100,16 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(mut inner) = this.inner.as_pin_mut() else {
-            panic!("ResponseFuture polled after it was dropped");
+        let mut this = self.project();
+        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+            panic!("ResponseFuture polled after completion");
         };
         let entered = this.span.enter();
         let result = ready!(inner.as_mut().poll(cx));
         let ctx = inner.context().cloned().unwrap_or_default();
+        // Finished (`Scoped` has dropped the handler's future inside the context already):
+        // dropping it now, with the span entered, leaves the drop of this future nothing to do.
+        this.inner.set(None);
         let Some(state) = this.state.take() else {
             panic!("ResponseFuture polled after completion");
         };
