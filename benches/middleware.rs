@@ -170,7 +170,7 @@ enum Setup {
     Bare,
     /// `RequestContextLayer` with no subscriber: the middleware's own work.
     OursNoSubscriber,
-    /// `RequestContextLayer` with `JsonLayer` behind `KeepSpans(EnvFilter("info"))`, as
+    /// `RequestContextLayer` with `KeepSpans(EnvFilter("info"))` in front of `JsonLayer`, as
     /// `init()` builds it (on a discarding writer rather than the non-blocking one).
     OursJson,
     /// tower-http's `SetRequestIdLayer::x_request_id(MakeRequestUuid)` +
@@ -201,7 +201,8 @@ impl Setup {
         match self {
             Setup::Bare | Setup::OursNoSubscriber => Dispatch::none(),
             Setup::OursJson => tracing_subscriber::registry()
-                .with(JsonLayer::new(Discard).with_filter(KeepSpans::new(EnvFilter::new("info"))))
+                .with(KeepSpans::new(EnvFilter::new("info")))
+                .with(JsonLayer::new(Discard))
                 .into(),
             Setup::TowerHttp => tracing_subscriber::registry()
                 .with(EnvFilter::new("info"))

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tracing_log::AsLog;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::Registry;
 
 use crate::schema::set_process_schema;
@@ -63,8 +63,10 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// # Filtering
 ///
 /// `RUST_LOG` decides which events are written: `info` when it is empty; invalid directives
-/// are ignored with a message on stderr. Spans are never filtered out, because they carry the
-/// request context (see [`KeepSpans`]). When `RUST_LOG` names only targets
+/// are ignored with a message on stderr. A span created while a request context is current
+/// is kept whatever its level, because it carries the context to wherever it is entered; any
+/// other span follows `RUST_LOG`, and one it disables is not created at all (see
+/// [`KeepSpans`]). When `RUST_LOG` names only targets
 /// (`RUST_LOG=myapp=debug`), panic lines (target `panic`) and access lines (target `access`)
 /// are still written; name them (`access=off`) to change that.
 ///
@@ -163,7 +165,7 @@ where
 /// `schema` for the access line once the subscriber is in place.
 fn install<L>(layer: L, mut guard: Guard, schema: Option<Schema>) -> Result<Guard, InitError>
 where
-    L: Layer<Registry> + Send + Sync + 'static,
+    L: Layer<Layered<KeepSpans<EnvFilter>, Registry>> + Send + Sync + 'static,
 {
     let filter = env_filter(&std::env::var("RUST_LOG").unwrap_or_default());
     // `log` records above every level the filter can enable are not even converted.
@@ -171,7 +173,11 @@ where
         .max_level_hint()
         .unwrap_or(LevelFilter::TRACE)
         .as_log();
-    let subscriber = tracing_subscriber::registry().with(layer.with_filter(KeepSpans::new(filter)));
+    // In front of the layer rather than on it: a span the filter leaves out is then not made
+    // at all, where a per-layer filter only hides it from the layer (see `KeepSpans`).
+    let subscriber = tracing_subscriber::registry()
+        .with(KeepSpans::new(filter))
+        .with(layer);
     // The subscriber first: setting it is the only check that cannot race (and
     // `dispatcher::has_been_set` is also true after a mere scoped `with_default`). When it
     // fails nothing of ours is installed, in particular not the `log` bridge, which would

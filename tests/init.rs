@@ -129,6 +129,35 @@ fn init_keeps_the_context_under_level_and_target_filters() {
     }
 }
 
+/// Under `init()` with `RUST_LOG=warn`: an `info` span outside any context and one inside.
+#[test]
+fn child_spans() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let _guard = tracing_ambient::init();
+    let outside = tracing::info_span!("outside");
+    let inside = Context::new()
+        .with_request_id("spans")
+        .in_scope(|| tracing::info_span!("inside"));
+    tracing::warn!(
+        outside_made = !outside.is_disabled(),
+        inside_made = !inside.is_disabled(),
+        "spans"
+    );
+}
+
+#[test]
+fn init_makes_only_the_spans_the_filter_or_a_context_needs() {
+    let stdout = run_child("child_spans", &[("RUST_LOG", "warn")]);
+    let lines = log_lines(&stdout);
+    assert_eq!(lines.len(), 1, "{stdout}");
+    // The span that can carry the request is made whatever its level; the other one, below
+    // the filter, is not made at all (not merely hidden from the layer).
+    assert_eq!(lines[0].at("inside_made"), &json!(true), "{:?}", lines[0]);
+    assert_eq!(lines[0].at("outside_made"), &json!(false), "{:?}", lines[0]);
+}
+
 #[test]
 fn init_installs_everything() {
     let stdout = run_child("child", &[("RUST_BACKTRACE", "0")]);
