@@ -259,7 +259,8 @@ impl<'a> LineWriter<'a> {
         if let Some(id) = span {
             self.id(Known::SpanId, &prepared.span_form, id);
         }
-        if trace.is_some() {
+        // Only a schema with trace flags or a sampled key asks whether the trace is sampled.
+        if trace.is_some() && (schema.trace_flags.is_some() || schema.trace_sampled.is_some()) {
             let sampled = match span_ids {
                 Some(ids) => ids.is_sampled(),
                 None => entries.is_none_or(crate::trace_context::sampled_in),
