@@ -141,4 +141,29 @@ mod tests {
             "each JsonLayer writes once"
         );
     }
+
+    #[test]
+    fn a_span_entered_in_scope_pushes_no_frame_and_others_still_do() {
+        use crate::context::current::span_frames;
+        use crate::context::spans::enter_in_scope;
+        let subscriber = tracing_subscriber::registry().with(ContextLayer::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let ctx = Context::new().with_request_id("r1");
+            let span = ctx.in_scope(|| tracing::info_span!("request"));
+            ctx.in_scope(|| {
+                let entered = enter_in_scope(&span);
+                assert_eq!(span_frames(), 0, "the crate's own enter pushes nothing");
+                // The same span entered by user code inside still carries the context.
+                span.in_scope(|| assert_eq!(span_frames(), 1));
+                assert_eq!(span_frames(), 0);
+                drop(entered);
+            });
+            // The flag is gone: an ordinary enter pushes a frame, and brings the context.
+            span.in_scope(|| {
+                assert_eq!(span_frames(), 1);
+                assert_eq!(crate::request_id().as_deref(), Some("r1"));
+            });
+            assert_eq!(span_frames(), 0);
+        });
+    }
 }

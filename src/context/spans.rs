@@ -2,12 +2,13 @@
 //! entering the span (on any thread, in any task) makes it current again. Called from the
 //! layer's span callbacks.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::Subscriber;
+use tracing::{Span, Subscriber};
 use tracing_subscriber::layer;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -100,6 +101,9 @@ pub(crate) fn on_enter<S>(id: &Id, cx: &layer::Context<'_, S>, owner: Owner)
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    if IN_SCOPE.get() {
+        return;
+    }
     let Some(span) = cx.span(id) else { return };
     let extensions = span.extensions();
     if let Some(stored) = extensions.get::<SpanContext>() {
@@ -112,7 +116,57 @@ where
 /// Removes what [`on_enter`] pushed. A span without a context, or kept by another layer,
 /// pushed nothing of this owner's, so this needs no lookup.
 pub(crate) fn on_exit(id: &Id, owner: Owner) {
+    if IN_SCOPE.get() {
+        return;
+    }
     pop_span(id.into_u64(), owner.0);
+}
+
+thread_local! {
+    /// Set while the crate enters or exits a span of its own inside a scope (see
+    /// [`enter_in_scope`]): the span callbacks then leave the frames alone.
+    static IN_SCOPE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Enters `span`, a span the crate entered only where a scope of its own is (or is about to
+/// be) active and no code that reads the context runs outside that scope while the span is
+/// entered: the HTTP middleware's request span, around its calls and polls.
+///
+/// A span frame makes the span's context current only where no scope is active (scopes win),
+/// so such a frame would never be read: the layers' callbacks skip pushing and popping it,
+/// which saves a span lookup, a read lock and a frame per enter. The span is entered as usual
+/// for every other layer (the registry's current span, OpenTelemetry's context). Entering the
+/// span any other way (`Span::current().in_scope(..)` in user code, `.instrument(span)`) is
+/// unaffected.
+pub(crate) fn enter_in_scope(span: &Span) -> EnteredInScope<'_> {
+    let _flag = InScopeFlag::set();
+    EnteredInScope(Some(span.enter()))
+}
+
+/// The guard of [`enter_in_scope`]: exits the span the same way when dropped.
+pub(crate) struct EnteredInScope<'a>(Option<tracing::span::Entered<'a>>);
+
+impl Drop for EnteredInScope<'_> {
+    fn drop(&mut self) {
+        let _flag = InScopeFlag::set();
+        drop(self.0.take());
+    }
+}
+
+/// Sets [`IN_SCOPE`] for the duration of one enter or exit, and puts back what was there
+/// (also when a layer's callback panics).
+struct InScopeFlag(bool);
+
+impl InScopeFlag {
+    fn set() -> Self {
+        InScopeFlag(IN_SCOPE.replace(true))
+    }
+}
+
+impl Drop for InScopeFlag {
+    fn drop(&mut self) {
+        IN_SCOPE.set(self.0);
+    }
 }
 
 /// Copies span fields named in the promote list into the context.

@@ -130,6 +130,18 @@ impl Pending {
         outcome: Outcome,
         error: Option<&str>,
     ) {
+        self.ctx
+            .in_scope(|| self.finish_in_scope(status, size, outcome, error));
+    }
+
+    /// Runs the hook; the caller has made the request's context current.
+    pub(crate) fn finish_in_scope(
+        &self,
+        status: Option<StatusCode>,
+        size: Option<u64>,
+        outcome: Outcome,
+        error: Option<&str>,
+    ) {
         let access = Access {
             method: &self.method,
             uri: &self.uri,
@@ -143,6 +155,6 @@ impl Pending {
             grpc_status: self.grpc.as_ref().and_then(|g| g.status),
             grpc_message: self.grpc.as_ref().and_then(|g| g.message.as_deref()),
         };
-        self.ctx.in_scope(|| self.on_access.on_access(&access));
+        self.on_access.on_access(&access);
     }
 }

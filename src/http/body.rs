@@ -12,6 +12,7 @@ use tracing::Span;
 
 use super::access::Pending;
 use super::Outcome;
+use crate::context::spans::enter_in_scope;
 use crate::Context;
 
 pin_project! {
@@ -43,7 +44,7 @@ pin_project! {
                 // Ended: the inner body was dropped and the access hook ran in `poll_frame`.
                 return;
             }
-            let _entered = this.span.enter();
+            let _entered = enter_in_scope(this.span);
             let inner = &mut this.inner;
             this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
@@ -69,7 +70,7 @@ impl<B: Body> ResponseBody<B> {
         // A body that is empty from the start may never be polled.
         if inner.is_end_stream() {
             if let Some(pending) = pending.take() {
-                let _entered = span.enter();
+                let _entered = enter_in_scope(&span);
                 pending.finish(Some(status), Some(0), Outcome::Completed, None);
             }
         }
@@ -119,44 +120,47 @@ where
         self: Pin<&mut Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let mut this = self.project();
-        let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
+        let this = self.project();
+        if this.inner.is_none() {
             // The body ended (or is being dropped).
             return Poll::Ready(None);
-        };
-        let _entered = this.span.enter();
-        let polled = this.ctx.in_scope(|| inner.as_mut().poll_frame(cx));
-        let end = match &polled {
-            Poll::Pending => return polled,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    *this.size += data.remaining() as u64;
-                } else if let (Some(trailers), Some(pending)) =
-                    (frame.trailers_ref(), this.pending.as_mut())
-                {
-                    // A gRPC call's status comes in the trailers; the HTTP status is 200.
-                    pending.observe_grpc(trailers);
-                }
-                inner.is_end_stream().then_some((Outcome::Completed, None))
-            }
-            Poll::Ready(Some(Err(err))) => Some((Outcome::Failed, Some(err.to_string()))),
-            Poll::Ready(None) => Some((Outcome::Completed, None)),
-        };
-        if let Some((outcome, error)) = end {
-            // The inner body is dropped at its end, inside the context and ahead of the access
-            // line, so dropping this body later has nothing left to do.
-            let inner = &mut this.inner;
-            this.ctx.in_scope(|| inner.set(None));
-            if let Some(pending) = this.pending.take() {
-                pending.finish(
-                    Some(*this.status),
-                    Some(*this.size),
-                    outcome,
-                    error.as_deref(),
-                );
-            }
         }
-        polled
+        let _entered = enter_in_scope(this.span);
+        // One scope for the poll and, at the end, for dropping the inner body and the access
+        // line.
+        let (mut slot, size, pending, status) = (this.inner, this.size, this.pending, this.status);
+        this.ctx.in_scope(|| {
+            let mut inner = slot
+                .as_mut()
+                .as_pin_mut()
+                .expect("checked above: the inner body is there");
+            let polled = inner.as_mut().poll_frame(cx);
+            let end = match &polled {
+                Poll::Pending => return polled,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        *size += data.remaining() as u64;
+                    } else if let (Some(trailers), Some(pending)) =
+                        (frame.trailers_ref(), pending.as_mut())
+                    {
+                        // A gRPC call's status comes in the trailers; the HTTP status is 200.
+                        pending.observe_grpc(trailers);
+                    }
+                    inner.is_end_stream().then_some((Outcome::Completed, None))
+                }
+                Poll::Ready(Some(Err(err))) => Some((Outcome::Failed, Some(err.to_string()))),
+                Poll::Ready(None) => Some((Outcome::Completed, None)),
+            };
+            if let Some((outcome, error)) = end {
+                // The inner body is dropped at its end, ahead of the access line, so dropping
+                // this body later has nothing left to do.
+                slot.set(None);
+                if let Some(pending) = pending.take() {
+                    pending.finish_in_scope(Some(*status), Some(*size), outcome, error.as_deref());
+                }
+            }
+            polled
+        })
     }
 
     fn is_end_stream(&self) -> bool {

@@ -12,6 +12,7 @@ use tracing::Span;
 
 use super::access::Pending;
 use super::{Outcome, ResponseBody};
+use crate::context::spans::enter_in_scope;
 use crate::Scoped;
 
 pin_project! {
@@ -56,7 +57,7 @@ pin_project! {
                 // Completed: nothing is left to drop inside the span.
                 return;
             }
-            let _entered = this.span.enter();
+            let _entered = enter_in_scope(this.span);
             // `Scoped` drops the handler's future inside the context; its drop-time lines
             // (a guard, a rolled back transaction) precede the access line.
             this.inner.set(None);
@@ -104,7 +105,8 @@ where
         let Some(mut inner) = this.inner.as_mut().as_pin_mut() else {
             panic!("ResponseFuture polled after completion");
         };
-        let entered = this.span.enter();
+        // The scope is `Scoped`'s, pushed inside the span and popped before it is exited.
+        let entered = enter_in_scope(this.span);
         let result = ready!(inner.as_mut().poll(cx));
         let ctx = inner.context().cloned().unwrap_or_default();
         // Finished (`Scoped` has dropped the handler's future inside the context already):

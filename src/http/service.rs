@@ -16,6 +16,7 @@ use super::grpc::GrpcCall;
 use super::layer::Config;
 use super::{HttpRoute, MakeRequestId, OnAccess, RequestId, ResponseBody, ResponseFuture};
 use super::{TRACEPARENT, TRACESTATE};
+use crate::context::spans::enter_in_scope;
 use crate::context::Known;
 use crate::trace_context::{rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 use crate::Context;
@@ -347,7 +348,10 @@ where
         }
         let request = Request::from_parts(parts, body);
         // Some services do work in `call` itself, not only in the future.
-        let inner = span.in_scope(|| ctx.in_scope(|| self.inner.call(request)));
+        let inner = ctx.in_scope(|| {
+            let _entered = enter_in_scope(&span);
+            self.inner.call(request)
+        });
         ResponseFuture::new(ctx.scope(inner), span, pending, response_header)
     }
 }
