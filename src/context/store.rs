@@ -137,19 +137,35 @@ impl Slot {
         Slot::inline(s).unwrap_or_else(|| Slot::new(Value::from(s)))
     }
 
+    /// The slot of a string known to have no byte to escape (an id the crate validated or
+    /// made), without looking for one.
+    pub(crate) fn from_plain_str(s: &str) -> Self {
+        debug_assert!(!json::needs_escape(s), "{s:?} has a byte to escape");
+        if s.len() + 2 <= INLINE {
+            Slot::inline_unchecked(s)
+        } else {
+            Slot::from_str(s)
+        }
+    }
+
     fn inline(s: &str) -> Option<Self> {
-        let len = s.len() + 2;
-        if len > INLINE || json::needs_escape(s) {
+        if s.len() + 2 > INLINE || json::needs_escape(s) {
             return None;
         }
+        Some(Slot::inline_unchecked(s))
+    }
+
+    /// Keeps `s` inline; it fits and has nothing to escape.
+    fn inline_unchecked(s: &str) -> Self {
+        let len = s.len() + 2;
         let mut json = [0u8; INLINE];
         json[0] = b'"';
         json[1..len - 1].copy_from_slice(s.as_bytes());
         json[len - 1] = b'"';
-        Some(Slot::Inline {
+        Slot::Inline {
             len: len as u8, // at most INLINE
             json,
-        })
+        }
     }
 
     /// The value's JSON, ready to copy onto a line.
@@ -248,9 +264,10 @@ impl Default for Entries {
 }
 
 impl Entries {
-    /// Sets a well-known key to a string (see [`Context::set_known_str`]).
-    pub(crate) fn set_known_str(&mut self, known: Known, value: &str) {
-        self.known[known as usize] = Some(Slot::from_str(value));
+    /// Sets a well-known key to a string with no byte to escape (see
+    /// [`Slot::from_plain_str`]).
+    pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
+        self.known[known as usize] = Some(Slot::from_plain_str(value));
     }
 
     fn set(&mut self, key: &str, value: Value) {
@@ -542,10 +559,10 @@ impl Context {
         self.write().known[known as usize] = Some(slot);
     }
 
-    /// Sets a well-known key to a string; one short enough to keep inline (every id the
-    /// middleware makes) costs no allocation.
-    pub(crate) fn set_known_str(&self, known: Known, value: &str) {
-        let slot = Slot::from_str(value);
+    /// Sets a well-known key to a string with no byte to escape (an id the middleware
+    /// validated or made); one short enough to keep inline costs no allocation.
+    pub(crate) fn set_known_plain(&self, known: Known, value: &str) {
+        let slot = Slot::from_plain_str(value);
         self.write().known[known as usize] = Some(slot);
     }
 

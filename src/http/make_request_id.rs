@@ -112,8 +112,7 @@ impl MakeRequestId for DefaultMakeRequestId {
         random[0] = hi;
         random[1] = lo;
         let uuid = uuid::Builder::from_unix_timestamp_millis(stamp >> 12, &random).into_uuid();
-        let mut buf = uuid::Uuid::encode_buffer();
-        RequestId::new(uuid.hyphenated().encode_lower(&mut buf)).ok()
+        Some(RequestId::from_uuid(uuid))
     }
 }
 

@@ -101,6 +101,22 @@ impl RequestId {
         value.map(RequestId).map_err(|_| InvalidRequestId(()))
     }
 
+    /// The id of a UUID, as the default generator makes it: written straight into the block
+    /// the header value shares, with no check, since lowercase hex digits and hyphens are all
+    /// in the allowed set.
+    pub(crate) fn from_uuid(uuid: uuid::Uuid) -> Self {
+        const LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+        let mut short = ShortId {
+            len: LEN as u8,
+            bytes: [0; ShortId::CAPACITY],
+        };
+        uuid.hyphenated().encode_lower(&mut short.bytes[..LEN]);
+        debug_assert!(valid(short.as_ref()));
+        let value = HeaderValue::from_maybe_shared(Bytes::from_owner(short))
+            .expect("hex digits and hyphens make a valid header value");
+        RequestId(value)
+    }
+
     /// Returns the id.
     ///
     /// ```

@@ -150,7 +150,8 @@ impl<S> RequestContext<S> {
             }
         };
         let id = id?;
-        ctx.set_known_str(Known::RequestId, id.as_str());
+        // A validated id has nothing to escape.
+        ctx.set_known_plain(Known::RequestId, id.as_str());
         // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
         // lines carry.
         let value = id.to_header_value();
@@ -232,8 +233,8 @@ impl RequestTrace {
         let span_id = hex_into(&self.span_id, &mut span_hex);
         // One lock for the three.
         let mut entries = ctx.write();
-        entries.set_known_str(Known::TraceId, trace_id);
-        entries.set_known_str(Known::SpanId, span_id);
+        entries.set_known_plain(Known::TraceId, trace_id);
+        entries.set_known_plain(Known::SpanId, span_id);
         entries.trace_info = Some(self.info);
     }
 }
