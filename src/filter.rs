@@ -16,8 +16,8 @@ use crate::context::current::with_current;
 /// `.instrument(span)`, `Span::current().in_scope(..)` on another thread. A span that a level
 /// or target filter disables does not exist, so it carries nothing, and with `RUST_LOG=warn`
 /// a `warn!` inside an `#[instrument]`ed task spawned from a request would lose its request.
-/// Put the level filter on the layer, wrapped in `KeepSpans`, rather than in front of the
-/// whole subscriber. [`init`](crate::init) does this.
+/// Wrap the level filter in `KeepSpans`, in front of the layers (as [`init`](crate::init)
+/// does, see the `Layer` impl) or on a layer.
 ///
 /// # Which spans
 ///

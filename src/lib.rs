@@ -38,9 +38,9 @@
 //! entered (or named as `parent:`) while request A is served gives A, never B. See
 //! [`Context::current`].
 //!
-//! Level filtering cannot strip it when the filter sits on the layer inside [`KeepSpans`], as
-//! [`init`] puts it: spans that can carry a context (created while one is current) are then
-//! never disabled, and only events are filtered.
+//! Level filtering cannot strip it when the filter is wrapped in [`KeepSpans`], as [`init`]
+//! does: spans that can carry a context (created while one is current) are then never
+//! disabled, and only events and the other spans are filtered.
 //!
 //! Rust loses the context where it loses the span: `tokio::spawn`, `spawn_blocking`, threads.
 //! Carry it with [`spawn`], [`spawn_blocking`], [`InCurrentContext::in_current_context`], or
