@@ -41,33 +41,24 @@ async fn stuck(Path(case): Path<String>) -> &'static str {
     "never"
 }
 
-/// A body that sends one chunk, then waits forever; logs when dropped.
-struct StuckBody {
-    sent: bool,
-    _guard: LogOnDrop,
-}
-
-impl http_body::Body for StuckBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.sent {
-            Poll::Pending
-        } else {
-            self.sent = true;
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"first-chunk")))))
-        }
-    }
-}
-
-/// A body that sends one chunk and ends; logs when dropped.
+/// A body that sends one chunk, then ends or waits forever; logs when dropped.
 struct OneChunk {
+    chunk: &'static [u8],
     sent: bool,
+    then_end: bool,
     _guard: LogOnDrop,
+}
+
+impl OneChunk {
+    fn response(case: String, chunk: &'static [u8], then_end: bool) -> Response {
+        tracing::info!(case, "handler started");
+        Response::new(Body::new(OneChunk {
+            chunk,
+            sent: false,
+            then_end,
+            _guard: LogOnDrop("body dropped", case),
+        }))
+    }
 }
 
 impl http_body::Body for OneChunk {
@@ -78,29 +69,25 @@ impl http_body::Body for OneChunk {
         mut self: Pin<&mut Self>,
         _: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        if self.sent {
-            Poll::Ready(None)
-        } else {
-            self.sent = true;
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"only-chunk")))))
+        match (self.sent, self.then_end) {
+            (true, true) => Poll::Ready(None),
+            (true, false) => Poll::Pending,
+            (false, _) => {
+                self.sent = true;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(self.chunk)))))
+            }
         }
     }
 }
 
+/// Sends one chunk and ends.
 async fn one_chunk(Path(case): Path<String>) -> Response {
-    tracing::info!(case, "handler started");
-    Response::new(Body::new(OneChunk {
-        sent: false,
-        _guard: LogOnDrop("body dropped", case),
-    }))
+    OneChunk::response(case, b"only-chunk", true)
 }
 
+/// Sends one chunk, then waits forever.
 async fn streaming(Path(case): Path<String>) -> Response {
-    tracing::info!(case, "handler started");
-    Response::new(Body::new(StuckBody {
-        sent: false,
-        _guard: LogOnDrop("body dropped", case),
-    }))
+    OneChunk::response(case, b"first-chunk", false)
 }
 
 fn app() -> Router {
