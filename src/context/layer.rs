@@ -143,6 +143,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "http")]
     fn a_span_entered_in_scope_pushes_no_frame_and_others_still_do() {
         use crate::context::current::span_frames;
         use crate::context::spans::enter_in_scope;

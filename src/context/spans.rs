@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Span, Subscriber};
+use tracing::Subscriber;
 use tracing_subscriber::layer;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -138,14 +138,17 @@ thread_local! {
 /// for every other layer (the registry's current span, OpenTelemetry's context). Entering the
 /// span any other way (`Span::current().in_scope(..)` in user code, `.instrument(span)`) is
 /// unaffected.
-pub(crate) fn enter_in_scope(span: &Span) -> EnteredInScope<'_> {
+#[cfg(feature = "http")]
+pub(crate) fn enter_in_scope(span: &tracing::Span) -> EnteredInScope<'_> {
     let _flag = InScopeFlag::set();
     EnteredInScope(Some(span.enter()))
 }
 
 /// The guard of [`enter_in_scope`]: exits the span the same way when dropped.
+#[cfg(feature = "http")]
 pub(crate) struct EnteredInScope<'a>(Option<tracing::span::Entered<'a>>);
 
+#[cfg(feature = "http")]
 impl Drop for EnteredInScope<'_> {
     fn drop(&mut self) {
         let _flag = InScopeFlag::set();
@@ -155,14 +158,17 @@ impl Drop for EnteredInScope<'_> {
 
 /// Sets [`IN_SCOPE`] for the duration of one enter or exit, and puts back what was there
 /// (also when a layer's callback panics).
+#[cfg(feature = "http")]
 struct InScopeFlag(bool);
 
+#[cfg(feature = "http")]
 impl InScopeFlag {
     fn set() -> Self {
         InScopeFlag(IN_SCOPE.replace(true))
     }
 }
 
+#[cfg(feature = "http")]
 impl Drop for InScopeFlag {
     fn drop(&mut self) {
         IN_SCOPE.set(self.0);

@@ -133,12 +133,14 @@ impl Slot {
 
     /// The slot of a string, allocating only when it is too long to keep inline or has a
     /// byte to escape.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn from_str(s: &str) -> Self {
         Slot::inline(s).unwrap_or_else(|| Slot::new(Value::from(s)))
     }
 
     /// The slot of a string known to have no byte to escape (an id the crate validated or
     /// made), without looking for one.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn from_plain_str(s: &str) -> Self {
         debug_assert!(!json::needs_escape(s), "{s:?} has a byte to escape");
         if s.len() + 2 <= INLINE {
@@ -266,6 +268,7 @@ impl Default for Entries {
 impl Entries {
     /// Sets a well-known key to a string with no byte to escape (see
     /// [`Slot::from_plain_str`]).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
         self.known[known as usize] = Some(Slot::from_plain_str(value));
     }
@@ -561,6 +564,7 @@ impl Context {
 
     /// Sets a well-known key to a string with no byte to escape (an id the middleware
     /// validated or made); one short enough to keep inline costs no allocation.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn set_known_plain(&self, known: Known, value: &str) {
         let slot = Slot::from_plain_str(value);
         self.write().known[known as usize] = Some(slot);

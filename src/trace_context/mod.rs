@@ -56,7 +56,6 @@ pub use current::{child, current, parent_span_id, traceparent, tracestate};
 pub use traceparent::{InvalidTraceParent, TraceParent};
 pub use tracestate::{InvalidTraceState, TraceState};
 
-#[cfg(feature = "http")]
 pub(crate) use current::TraceInfo;
 pub(crate) use current::{incoming_tracestate, request_traceparent, sampled_in};
 #[cfg(feature = "http")]
