@@ -5,42 +5,22 @@
 
 mod common;
 mod http_support;
+mod propagate_support;
 
 use std::net::SocketAddr;
 
 use axum::routing::get;
 use axum::Router;
 use bytes::Bytes;
-use http::HeaderMap;
 use http_body_util::{BodyExt, Full};
-use http_support::{capture, client, get as send, lines_until, of, serve, HttpClient};
+use http_support::{capture, client, of, serve, HttpClient};
+use propagate_support::{
+    assert_each_call_continues_the_trace, dead_port, echo_server, fan_out, PARENT, TRACE,
+};
 use tower::ServiceExt;
 use tower_layer::Layer;
 use tracing_ambient::http::{PropagateContext, PropagateContextLayer, RequestContextLayer};
 use tracing_ambient::Context;
-
-const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const PARENT: &str = "00f067aa0ba902b7";
-
-/// The downstream service: echoes the headers it received.
-async fn echo(headers: HeaderMap) -> String {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    format!(
-        "{}|{}|{}",
-        header("traceparent"),
-        header("tracestate"),
-        header("x-request-id")
-    )
-}
-
-async fn echo_server() -> SocketAddr {
-    serve(Router::new().route("/echo", get(echo))).await
-}
 
 type Client = PropagateContext<HttpClient>;
 
@@ -81,50 +61,6 @@ async fn caller(layer: PropagateContextLayer, echo: SocketAddr, dead: SocketAddr
     serve(app).await
 }
 
-/// A port nobody listens on.
-async fn dead_port() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
-}
-
-/// Sends one traced request to `caller` and returns the three echoes, split, and the
-/// request's own span id (from its access line).
-async fn fan_out(caller: SocketAddr, id: &str) -> (Vec<Vec<String>>, String) {
-    let capture = capture();
-    let incoming = format!("00-{TRACE}-{PARENT}-01");
-    let reply = send(
-        &client(),
-        caller,
-        "/fan-out",
-        &[
-            ("x-request-id", id.as_bytes()),
-            ("traceparent", incoming.as_bytes()),
-            ("tracestate", b"congo=t61rcWkgMzE"),
-        ],
-    )
-    .await;
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    let lines = lines_until(&capture, |lines| {
-        of(lines, id)
-            .iter()
-            .any(|l| l.str("target") == Some("access"))
-    })
-    .await;
-    let access: Vec<_> = of(&lines, id)
-        .into_iter()
-        .filter(|l| l.str("target") == Some("access"))
-        .collect();
-    assert_eq!(access.len(), 1);
-    let span = access[0].str("spanId").unwrap().to_owned();
-    let echoes: Vec<Vec<String>> = reply
-        .body
-        .lines()
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect();
-    assert_eq!(echoes.len(), 3, "{}", reply.body);
-    (echoes, span)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_call_carries_a_new_traceparent_the_tracestate_and_the_request_id() {
     let capture = capture();
@@ -135,27 +71,10 @@ async fn each_call_carries_a_new_traceparent_the_tracestate_and_the_request_id()
     )
     .await;
     let (echoes, span) = fan_out(caller, "prop-1").await;
-    let mut parent_ids = Vec::new();
-    for echo in &echoes {
-        let parts: Vec<&str> = echo[0].split('-').collect();
-        assert_eq!(parts.len(), 4, "{echo:?}");
-        assert_eq!((parts[0], parts[1], parts[3]), ("00", TRACE, "01"));
-        assert_ne!(
-            parts[2], span,
-            "a child of the request's span, not the span itself"
-        );
-        assert_ne!(parts[2], PARENT);
-        assert_eq!(echo[1], "congo=t61rcWkgMzE");
-        assert_eq!(echo[2], "prop-1");
-        parent_ids.push(parts[2].to_owned());
-    }
-    parent_ids.sort();
-    parent_ids.dedup();
-    assert_eq!(parent_ids.len(), 3, "three calls, three parent-ids");
+    assert_each_call_continues_the_trace(&echoes, &span, "prop-1");
     // Call lines are off by default: the request wrote its access line only.
     let lines = of(&capture.lines(), "prop-1");
     assert_eq!(lines.len(), 1, "{lines:?}");
-    println!("request span {span}, calls {parent_ids:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
