@@ -16,7 +16,6 @@
 //! integer set after the context exists) and traceId (32 hex chars): for us a `Context`, for
 //! the others the fields of a `request` span, which they flatten onto the line.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::{Arc, Barrier};
@@ -39,35 +38,13 @@ const DEPTH: usize = 7;
 
 // === counting: allocations and bytes, per thread ===
 
-struct CountingAllocator;
+#[path = "support/counting.rs"]
+mod counting;
 
 thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static BYTES: Cell<u64> = const { Cell::new(0) };
     static LAST_LINE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
 }
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialised thread-local `Cell` without a destructor, which cannot allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Discards every byte, counting them on the writing thread. While a sample is being taken it
 /// keeps the last line instead.
@@ -315,11 +292,11 @@ fn report() {
                 for _ in 0..100 {
                     op();
                 }
-                let (b0, a0) = (BYTES.with(Cell::get), ALLOCATIONS.with(Cell::get));
+                let (b0, a0) = (BYTES.with(Cell::get), counting::allocations());
                 for _ in 0..REPORT_OPS {
                     op();
                 }
-                (BYTES.with(Cell::get) - b0, ALLOCATIONS.with(Cell::get) - a0)
+                (BYTES.with(Cell::get) - b0, counting::allocations() - a0)
             });
             println!(
                 "| {} | {} | {:.1} | {:.2} |",
@@ -438,11 +415,11 @@ fn scale_report() {
                 for _ in 0..open.max(100) {
                     op();
                 }
-                let (b0, a0) = (BYTES.with(Cell::get), ALLOCATIONS.with(Cell::get));
+                let (b0, a0) = (BYTES.with(Cell::get), counting::allocations());
                 for _ in 0..REPORT_OPS {
                     op();
                 }
-                (BYTES.with(Cell::get) - b0, ALLOCATIONS.with(Cell::get) - a0)
+                (BYTES.with(Cell::get) - b0, counting::allocations() - a0)
             });
             println!(
                 "| {open} | {} | {:.1} | {:.2} |",

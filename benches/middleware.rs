@@ -17,7 +17,6 @@
 //! body polled to the end and dropped, which is when the access line is written. Lines go to
 //! a writer that discards them.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,38 +40,8 @@ use tracing_subscriber::EnvFilter;
 
 // === counting: allocations of this thread ===
 
-struct CountingAllocator;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialised thread-local `Cell` without a destructor, which cannot allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
+#[path = "support/counting.rs"]
+mod counting;
 
 /// Discards every byte; counts the writes that end a line, so that a stack that writes none
 /// is seen (both write each line with one `write_all`).
@@ -270,11 +239,11 @@ fn report() {
                 for _ in 0..100 {
                     op();
                 }
-                let (a0, l0) = (ALLOCATIONS.with(Cell::get), LINES.with(Cell::get));
+                let (a0, l0) = (counting::allocations(), LINES.with(Cell::get));
                 for _ in 0..REPORT_OPS {
                     op();
                 }
-                (ALLOCATIONS.with(Cell::get) - a0, LINES.with(Cell::get) - l0)
+                (counting::allocations() - a0, LINES.with(Cell::get) - l0)
             });
             println!(
                 "| {} | {} | {:.2} | {:.2} |",
