@@ -93,6 +93,9 @@ async fn lines_carry_the_time_since_the_context_was_made() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deadline_travels_with_the_context() {
+    // The global subscriber: without one the span below is disabled and carries nothing,
+    // whichever test of this file happens to run first.
+    let _ = capture();
     let ctx = Context::new()
         .with_request_id("travel-1")
         .with_timeout(Duration::from_secs(30));
