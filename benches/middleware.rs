@@ -17,10 +17,8 @@
 //! body polled to the end and dropped, which is when the access line is written. Lines go to
 //! a writer that discards them.
 
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
-use std::io;
 use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
@@ -34,7 +32,6 @@ use tower::{Layer, ServiceExt};
 use tracing::Dispatch;
 use tracing_ambient::http::RequestContextLayer;
 use tracing_ambient::{JsonLayer, KeepSpans};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -42,36 +39,10 @@ use tracing_subscriber::EnvFilter;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/lines.rs"]
+mod lines;
 
-/// Discards every byte; counts the writes that end a line, so that a stack that writes none
-/// is seen (both write each line with one `write_all`).
-#[derive(Clone, Copy, Debug)]
-struct Discard;
-
-thread_local! {
-    static LINES: Cell<u64> = const { Cell::new(0) };
-}
-
-impl io::Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.last() == Some(&b'\n') {
-            LINES.with(|n| n.set(n.get() + 1));
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl MakeWriter<'_> for Discard {
-    type Writer = Discard;
-
-    fn make_writer(&self) -> Discard {
-        Discard
-    }
-}
+use lines::Discard;
 
 // === the request and the handler ===
 
@@ -239,11 +210,11 @@ fn report() {
                 for _ in 0..100 {
                     op();
                 }
-                let (a0, l0) = (counting::allocations(), LINES.with(Cell::get));
+                let (a0, l0) = (counting::allocations(), lines::lines());
                 for _ in 0..REPORT_OPS {
                     op();
                 }
-                (counting::allocations() - a0, LINES.with(Cell::get) - l0)
+                (counting::allocations() - a0, lines::lines() - l0)
             });
             println!(
                 "| {} | {} | {:.2} | {:.2} |",

@@ -14,82 +14,30 @@
 //! `info!` event. The filter is `EnvFilter::new("info")` throughout, so every `trace_span!`
 //! is below it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::io;
 use std::time::Duration;
 
 use criterion::Criterion;
 use tracing::{info, trace_span, Dispatch};
 use tracing_ambient::{Context, JsonLayer, KeepSpans};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
-struct CountingAllocator;
+#[path = "support/counting.rs"]
+mod counting;
+#[path = "support/lines.rs"]
+mod lines;
 
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static LINES: Cell<u64> = const { Cell::new(0) };
-}
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// const-initialised thread-local `Cell` without a destructor, which cannot allocate.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: CountingAllocator = CountingAllocator;
-
-/// Discards every byte, counting the lines.
-#[derive(Clone, Copy, Debug)]
-struct Discard;
-
-impl io::Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.last() == Some(&b'\n') {
-            LINES.with(|n| n.set(n.get() + 1));
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl MakeWriter<'_> for Discard {
-    type Writer = Discard;
-
-    fn make_writer(&self) -> Discard {
-        Discard
-    }
-}
+use lines::Discard;
 
 #[derive(Clone, Copy, Debug)]
 enum Setup {
     /// `KeepSpans` as before: every span enabled (`with_every_span(true)`), per-layer filter.
     EverySpan,
-    /// `KeepSpans::new`, per-layer filter, as `init()` composes it: spans below the filter
-    /// only where a context is current (the others are still made by the registry, but our
-    /// layer never sees them).
+    /// `KeepSpans::new`, per-layer filter: spans below the filter only where a context is
+    /// current (the others are still made by the registry, but our layer never sees them).
     ContextSpans,
-    /// `KeepSpans::new` as a layer in front of the subscriber: spans below the filter and
-    /// outside any context are not made at all.
+    /// `KeepSpans::new` as a layer in front of the subscriber, as `init()` composes it: spans
+    /// below the filter and outside any context are not made at all.
     ContextSpansGlobal,
     /// `EnvFilter` in front of the subscriber: spans below the filter are never made, and a
     /// request's context is lost under them (the composition `KeepSpans` exists to avoid).
@@ -159,11 +107,11 @@ fn report() {
             for _ in 0..100 {
                 request();
             }
-            let (a0, l0) = (ALLOCATIONS.with(Cell::get), LINES.with(Cell::get));
+            let (a0, l0) = (counting::allocations(), lines::lines());
             for _ in 0..OPS {
                 request();
             }
-            (ALLOCATIONS.with(Cell::get) - a0, LINES.with(Cell::get) - l0)
+            (counting::allocations() - a0, lines::lines() - l0)
         });
         println!(
             "| {} | {:.2} | {:.2} |",
