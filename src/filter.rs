@@ -110,18 +110,22 @@ fn context_is_current() -> bool {
     with_current(|ctx| ctx.is_some())
 }
 
-impl<S, F: Filter<S>> Filter<S> for KeepSpans<F> {
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        if meta.is_span() {
-            return self.every_span || context_is_current() || self.events.enabled(meta, cx);
+// The rules both forms share: the `Filter` impl and the `Layer` impl differ only in how they
+// reach the wrapped filter.
+impl<F> KeepSpans<F> {
+    /// Whether a callsite is enabled, given what the wrapped filter says (asked only when
+    /// needed): a span also when every span is kept or a context is current.
+    fn keeps(&self, meta: &Metadata<'_>, events_enabled: impl FnOnce() -> bool) -> bool {
+        if meta.is_span() && (self.every_span || context_is_current()) {
+            return true;
         }
-        self.events.enabled(meta, cx)
+        events_enabled()
     }
 
-    /// A span callsite the event filter always enables is always enabled; any other is
-    /// decided span by span, by whether a context is current.
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        let events = self.events.callsite_enabled(meta);
+    /// The interest in a callsite, given the wrapped filter's: a span callsite the filter
+    /// always enables is always enabled; any other span is decided span by span, by whether a
+    /// context is current.
+    fn interest(&self, meta: &Metadata<'_>, events: Interest) -> Interest {
         if !meta.is_span() {
             return events;
         }
@@ -130,6 +134,16 @@ impl<S, F: Filter<S>> Filter<S> for KeepSpans<F> {
         } else {
             Interest::sometimes()
         }
+    }
+}
+
+impl<S, F: Filter<S>> Filter<S> for KeepSpans<F> {
+    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        self.keeps(meta, || self.events.enabled(meta, cx))
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        self.interest(meta, self.events.callsite_enabled(meta))
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: &Context<'_, S>) -> bool {
@@ -194,22 +208,11 @@ where
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        let events = self.events.register_callsite(meta);
-        if !meta.is_span() {
-            return events;
-        }
-        if self.every_span || events.is_always() {
-            Interest::always()
-        } else {
-            Interest::sometimes()
-        }
+        self.interest(meta, self.events.register_callsite(meta))
     }
 
     fn enabled(&self, meta: &Metadata<'_>, cx: Context<'_, S>) -> bool {
-        if meta.is_span() {
-            return self.every_span || context_is_current() || self.events.enabled(meta, cx);
-        }
-        self.events.enabled(meta, cx)
+        self.keeps(meta, || self.events.enabled(meta, cx))
     }
 
     fn event_enabled(&self, event: &Event<'_>, cx: Context<'_, S>) -> bool {
