@@ -1,53 +1,16 @@
-//! No allocation per line through the non-blocking writer, on any thread: a counting global
-//! allocator (this test binary's own) counts every allocation of the process while 10,000
-//! events go through `JsonLayer` and the writer into a pipe that another thread drains.
+//! No allocation per line through the non-blocking writer, on any thread: the shared counting
+//! allocator counts every allocation of the process while 10,000 events go through
+//! `JsonLayer` and the writer into a pipe that another thread drains.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_support;
+
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::prelude::*;
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-fn count() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-#[allow(unsafe_code)]
-// Safety: every call is forwarded unchanged to the system allocator; counting touches only
-// two atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 const EVENTS: usize = 10_000;
 
@@ -69,7 +32,7 @@ fn no_allocation_per_line_on_any_thread() {
     let errors = layer.error_counter();
     let subscriber = tracing_subscriber::registry().with(layer);
     let ctx = Context::new().with_request_id("0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77");
-    tracing::subscriber::with_default(subscriber, || {
+    let allocations = tracing::subscriber::with_default(subscriber, || {
         ctx.in_scope(|| {
             let event = |i: usize| tracing::info!(i, sku = "ABC-123", "order placed");
             // Warm-up: the thread's line buffer, the callsite, and the writer and reader
@@ -84,14 +47,13 @@ fn no_allocation_per_line_on_any_thread() {
                 assert!(Instant::now() < deadline, "the reader got no lines");
                 std::thread::sleep(Duration::from_millis(1));
             }
-            COUNTING.store(true, Ordering::SeqCst);
-            for i in 0..EVENTS {
-                event(i);
-            }
-            COUNTING.store(false, Ordering::SeqCst);
-        });
+            alloc_support::process_allocations_during(|| {
+                for i in 0..EVENTS {
+                    event(i);
+                }
+            })
+        })
     });
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
     drop(flusher);
     drop(guard);
     drain.join().unwrap();

@@ -4,6 +4,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 pub struct Counting;
 
@@ -13,8 +14,15 @@ thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Whether every thread's allocations are counted too (see [`process_allocations_during`]).
+static PROCESS_COUNTING: AtomicBool = AtomicBool::new(false);
+static PROCESS_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
 fn count() {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    if PROCESS_COUNTING.load(Ordering::Relaxed) {
+        PROCESS_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[allow(unsafe_code)]
@@ -60,4 +68,14 @@ pub fn allocations_per_run(warm_up: usize, events: usize, event: &mut dyn FnMut(
         event();
     }
     allocations() - before
+}
+
+/// Runs `f` and returns the allocations every thread of the process made meanwhile (a
+/// writer's worker thread, a reader), not only this one's.
+pub fn process_allocations_during(f: impl FnOnce()) -> usize {
+    let before = PROCESS_ALLOCATIONS.load(Ordering::SeqCst);
+    PROCESS_COUNTING.store(true, Ordering::SeqCst);
+    f();
+    PROCESS_COUNTING.store(false, Ordering::SeqCst);
+    PROCESS_ALLOCATIONS.load(Ordering::SeqCst) - before
 }
