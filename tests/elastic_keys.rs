@@ -5,93 +5,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 
-use common::{Capture, Line};
-use serde_json::{json, Map, Value};
+use common::{elastic, Capture, Line};
+use serde_json::json;
 use tracing::{error, info};
 use tracing_ambient::{Context, JsonLayer, KeyCase, Schema};
 use tracing_subscriber::prelude::*;
-
-/// Expands a line's dotted keys into nested objects, as Elasticsearch's dynamic mapping does.
-/// Fails where a key is both a value and an object, or is set twice.
-fn expand(line: &Line) -> Result<Value, String> {
-    let mut root = Map::new();
-    for (key, value) in &line.entries {
-        let parts: Vec<&str> = key.split('.').collect();
-        let (last, path) = parts.split_last().expect("split gives one part at least");
-        let mut object = &mut root;
-        for (i, part) in path.iter().enumerate() {
-            let slot = object
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            object = match slot {
-                Value::Object(inner) => inner,
-                _ => {
-                    return Err(format!(
-                        "{key:?}: {:?} is a value, not an object",
-                        parts[..=i].join(".")
-                    ))
-                }
-            };
-        }
-        if object.contains_key(*last) {
-            return Err(format!("{key:?} is set twice, or is also an object"));
-        }
-        object.insert(last.to_string(), value.clone());
-    }
-    Ok(Value::Object(root))
-}
-
-fn type_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-/// Records the type of every leaf field, by its expanded path.
-fn leaf_types(prefix: &str, value: &Value, types: &mut BTreeMap<String, Vec<&'static str>>) {
-    match value {
-        Value::Object(map) => {
-            for (key, inner) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
-                leaf_types(&path, inner, types);
-            }
-        }
-        leaf => {
-            let seen = types.entry(prefix.to_owned()).or_default();
-            if !seen.contains(&type_of(leaf)) {
-                seen.push(type_of(leaf));
-            }
-        }
-    }
-}
-
-/// Expands every line and checks each field keeps one type on all of them.
-fn assert_indexable(lines: &[Line]) {
-    assert!(!lines.is_empty(), "no lines to check");
-    let mut types = BTreeMap::new();
-    for line in lines {
-        let expanded = expand(line).unwrap_or_else(|e| panic!("conflict: {e} in {line:?}"));
-        leaf_types("", &expanded, &mut types);
-    }
-    let mixed: Vec<_> = types.iter().filter(|(_, t)| t.len() > 1).collect();
-    assert!(
-        mixed.is_empty(),
-        "fields with more than one type: {mixed:?}"
-    );
-}
 
 fn capture_with(layer: impl FnOnce(Capture) -> JsonLayer<Capture>, f: impl FnOnce()) -> Vec<Line> {
     let capture = Capture::default();
@@ -133,7 +54,7 @@ fn an_error_with_and_without_sources_expands_without_conflict() {
     assert_eq!(lines[0].at("errorSources"), &json!(["connection reset"]));
     assert_eq!(lines[1].at("error"), &json!("not found"));
     assert_eq!(lines[1].get("errorSources"), None);
-    assert_indexable(&lines);
+    elastic::assert_indexable(&lines);
 }
 
 #[test]
@@ -151,7 +72,7 @@ fn error_sources_follow_the_schema_key_case() {
         lines[0].at("db_error_sources"),
         &json!(["connection reset"])
     );
-    assert_indexable(&lines);
+    elastic::assert_indexable(&lines);
 }
 
 #[test]
@@ -171,7 +92,7 @@ fn fields_that_are_dotted_prefixes_of_each_other_are_renamed() {
     assert_eq!(lines[2].at("fields.e.f"), &json!(2));
     assert_eq!(lines[2].at("fields.fields.e"), &json!(3));
     for line in &lines {
-        expand(line).unwrap_or_else(|e| panic!("conflict: {e} in {line:?}"));
+        elastic::expand(line).unwrap_or_else(|e| panic!("conflict: {e} in {line:?}"));
     }
 }
 
@@ -192,7 +113,7 @@ fn context_keys_win_over_dotted_fields_and_core_keys_over_both() {
     assert_eq!(line.at("http"), &json!("ctx"));
     assert_eq!(line.at("fields.http.status"), &json!(200));
     assert_eq!(line.at("fields.log"), &json!("field"));
-    assert_indexable(&lines);
+    elastic::assert_indexable(&lines);
 }
 
 #[test]
@@ -207,5 +128,5 @@ fn a_context_key_that_is_a_prefix_of_a_core_key_is_renamed() {
     );
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0].at("context.log"), &json!("ctx"));
-    assert_indexable(&lines);
+    elastic::assert_indexable(&lines);
 }

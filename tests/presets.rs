@@ -9,7 +9,6 @@
 mod common;
 mod http_support;
 
-use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
@@ -18,6 +17,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use common::elastic::{expand, indexed_types};
 use common::{Capture, Line};
 use http_support::{client, get as send, serve};
 use serde_json::{json, Map, Value};
@@ -847,72 +847,6 @@ fn check_server_lines(doc: &Doc, lines: &[Line]) {
         assert_eq!(line.str(doc.query), query, "{}", doc.name);
         assert_eq!(line.str(doc.outcome), Some("completed"), "{}", doc.name);
     }
-}
-
-// === Elasticsearch's view ===
-
-/// Expands a line's dotted keys into nested objects, as Elasticsearch's dynamic mapping does;
-/// fails where a key is both a value and an object, or is set twice.
-fn expand(line: &Line) -> Result<Value, String> {
-    let mut root = Map::new();
-    for (key, value) in &line.entries {
-        let parts: Vec<&str> = key.split('.').collect();
-        let (last, path) = parts.split_last().unwrap();
-        let mut object = &mut root;
-        for part in path {
-            let slot = object
-                .entry(part.to_string())
-                .or_insert_with(|| Value::Object(Map::new()));
-            object = match slot {
-                Value::Object(inner) => inner,
-                _ => return Err(format!("{key:?}: {part:?} is a value, not an object")),
-            };
-        }
-        if object.contains_key(*last) {
-            return Err(format!("{key:?} is set twice, or is also an object"));
-        }
-        object.insert(last.to_string(), value.clone());
-    }
-    Ok(Value::Object(root))
-}
-
-fn type_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "integer",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
-fn leaf_types(prefix: &str, value: &Value, types: &mut BTreeMap<String, Vec<&'static str>>) {
-    if let Value::Object(map) = value {
-        for (key, inner) in map {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            leaf_types(&path, inner, types);
-        }
-    } else {
-        let seen = types.entry(prefix.to_owned()).or_default();
-        if !seen.contains(&type_of(value)) {
-            seen.push(type_of(value));
-        }
-    }
-}
-
-/// Every leaf field's types across the lines, expanded as Elasticsearch expands them.
-fn indexed_types(lines: &[Line]) -> BTreeMap<String, Vec<&'static str>> {
-    let mut types = BTreeMap::new();
-    for line in lines {
-        leaf_types("", &expand(line).unwrap(), &mut types);
-    }
-    types
 }
 
 // === the tests ===

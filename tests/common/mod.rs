@@ -1,6 +1,8 @@
 //! Fixtures shared by the end-to-end tests: a capturing writer and a strict line parser.
 #![allow(dead_code)]
 
+pub mod elastic;
+
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
