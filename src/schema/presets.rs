@@ -1,7 +1,8 @@
 //! The presets: the keys and value forms that Elasticsearch (ECS), OpenTelemetry, Google
 //! Cloud Logging and Datadog read without a parsing rule.
 
-use super::{AccessKeys, DurationFormat, ErrorKeys, IdFormat, KeyCase, Schema};
+use super::keys::{AccessKeys, KeyCase, Schema};
+use super::values::{DurationFormat, ErrorKeys, IdFormat};
 
 /// The ECS version the [`Schema::ecs`] keys follow: `http.request.id` came with 1.10.
 const ECS_VERSION: &str = "1.12.0";

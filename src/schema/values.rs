@@ -1,10 +1,8 @@
-//! The value forms a [`Schema`] chooses (ids, durations, levels, errors) and the fields it
-//! adds to every line, with their setters.
+//! The value forms a [`Schema`](super::keys::Schema) chooses: ids, durations, error keys.
+//! Their setters are in `setters`.
 
 use std::fmt;
 use std::time::Duration;
-
-use super::Schema;
 
 /// How a trace id or a span id is written.
 ///
@@ -91,141 +89,6 @@ pub struct ErrorKeys {
     pub message: &'static str,
     /// The key of the message and its causes, one per line.
     pub stack_trace: &'static str,
-}
-
-impl Schema {
-    /// Sets how the trace id is written. Defaults to [`IdFormat::Hex`].
-    ///
-    /// ```
-    /// use tracing_ambient::{IdFormat, Schema};
-    ///
-    /// let schema = Schema::DEFAULT.with_trace_id_format(IdFormat::CloudTrace("my-project"));
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_trace_id_format(self, format: IdFormat) -> Self {
-        Self {
-            trace_id_format: format,
-            ..self
-        }
-    }
-
-    /// Sets how the span id (and the transaction id) is written. Defaults to
-    /// [`IdFormat::Hex`].
-    ///
-    /// ```
-    /// use tracing_ambient::{IdFormat, Schema};
-    ///
-    /// let schema = Schema::DEFAULT.with_span_id_format(IdFormat::Decimal64);
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_span_id_format(self, format: IdFormat) -> Self {
-        Self {
-            span_id_format: format,
-            ..self
-        }
-    }
-
-    /// Sets the level values, in the order TRACE, DEBUG, INFO, WARN, ERROR. Defaults to
-    /// `["trace", "debug", "info", "warn", "error"]`.
-    ///
-    /// ```
-    /// let schema = tracing_ambient::Schema::DEFAULT
-    ///     .with_level_values(["DEBUG", "DEBUG", "INFO", "WARNING", "ERROR"]);
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_level_values(self, values: [&'static str; 5]) -> Self {
-        Self {
-            level_values: values,
-            ..self
-        }
-    }
-
-    /// Sets the key of the level as a number, written right after the level (OpenTelemetry's
-    /// `severity_number`); `None` writes no number. Defaults to `None`.
-    ///
-    /// ```
-    /// let schema = tracing_ambient::Schema::DEFAULT.with_level_number_key(Some("severity_number"));
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_level_number_key(self, key: Option<&'static str>) -> Self {
-        Self {
-            level_number: key,
-            ..self
-        }
-    }
-
-    /// Sets the level numbers, in the order TRACE, DEBUG, INFO, WARN, ERROR. Defaults to
-    /// OpenTelemetry's severity numbers, `[1, 5, 9, 13, 17]`.
-    ///
-    /// ```
-    /// // syslog severities
-    /// let schema = tracing_ambient::Schema::DEFAULT
-    ///     .with_level_number_key(Some("syslog.severity"))
-    ///     .with_level_numbers([7, 7, 6, 4, 3]);
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_level_numbers(self, numbers: [u8; 5]) -> Self {
-        Self {
-            level_numbers: numbers,
-            ..self
-        }
-    }
-
-    /// Sets where an error field of one name goes (see [`ErrorKeys`]); `None` writes every
-    /// error field as its message under the field's name, and its causes as an array of
-    /// strings under `<field>Sources` (`<field>_sources` with snake-case keys). Defaults to
-    /// `None`.
-    ///
-    /// ```
-    /// use tracing_ambient::{ErrorKeys, Schema};
-    ///
-    /// let schema = Schema::DEFAULT.with_error_keys(Some(ErrorKeys {
-    ///     field: "error",
-    ///     message: "exception.message",
-    ///     stack_trace: "exception.stacktrace",
-    /// }));
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_error_keys(self, keys: Option<ErrorKeys>) -> Self {
-        Self {
-            error: keys,
-            ..self
-        }
-    }
-
-    /// Sets string fields written on every line, after the layer's own keys, such as
-    /// `("ecs.version", "1.12.0")`. A static field of the layer with the same key
-    /// ([`JsonLayer::static_field`](crate::JsonLayer::static_field)) replaces one. Defaults to
-    /// none.
-    ///
-    /// ```
-    /// let schema = tracing_ambient::Schema::DEFAULT.with_fixed_fields(&[("schema", "v2")]);
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_fixed_fields(self, fields: &'static [(&'static str, &'static str)]) -> Self {
-        Self {
-            fixed_fields: fields,
-            ..self
-        }
-    }
-
-    /// Sets fields taken from environment variables, as `(key, variable)` pairs, such as
-    /// `("dd.service", "DD_SERVICE")`. The variables are read when the layer is built
-    /// ([`JsonLayer::schema`](crate::JsonLayer::schema) and each later setter); one that is
-    /// unset, empty or not UTF-8 writes nothing. The value is written on every line as a
-    /// string, like a static field, and a static field with the same key replaces it.
-    /// Defaults to none.
-    ///
-    /// ```
-    /// let schema = tracing_ambient::Schema::DEFAULT.with_env_fields(&[("service", "SERVICE_NAME")]);
-    /// # let _ = schema;
-    /// ```
-    pub const fn with_env_fields(self, fields: &'static [(&'static str, &'static str)]) -> Self {
-        Self {
-            env_fields: fields,
-            ..self
-        }
-    }
 }
 
 /// A latency written as [`DurationFormat::SecondsString`]: `0.012345678s`, with 0, 3, 6 or 9

@@ -1,161 +1,10 @@
-//! Output key names and values. The writer asks the schema for every key it writes, so a
-//! preset ([`Schema::ecs`], [`Schema::otel`], [`Schema::gcp`], [`Schema::datadog`]) changes
-//! the keys, the level values and the form of the trace ids without touching the writer.
+//! The schema's setters: one `const fn with_*` for every key and value form of the
+//! [`Schema`] key table.
 
-mod presets;
-mod values;
-
-use std::borrow::Cow;
-use std::sync::OnceLock;
-
-#[cfg_attr(not(feature = "http"), allow(unused_imports))]
-pub(crate) use values::SecondsString;
-pub use values::{DurationFormat, ErrorKeys, IdFormat};
-
-/// The key names and value forms of a JSON line.
-///
-/// A `Schema` is a plain `Copy` value of `&'static str` names. Start from [`Schema::DEFAULT`]
-/// or a preset ([`Schema::ecs`], [`Schema::otel`], [`Schema::gcp`], [`Schema::datadog`]) and
-/// change what you need with the `with_*` setters: every key the crate writes has one, so any
-/// other convention can be written by hand.
-///
-/// # Examples
-///
-/// ```
-/// use tracing_ambient::{JsonLayer, Schema};
-///
-/// let schema = Schema::DEFAULT.with_timestamp_key("@timestamp");
-/// let layer = JsonLayer::stdout().schema(schema);
-/// # drop(layer);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
-pub struct Schema {
-    pub(crate) timestamp: &'static str,
-    pub(crate) level: &'static str,
-    pub(crate) message: &'static str,
-    pub(crate) request_id: &'static str,
-    pub(crate) user_id: &'static str,
-    pub(crate) trace_id: &'static str,
-    pub(crate) span_id: &'static str,
-    // The request's own span id (the context's) beside the innermost span's: ECS's
-    // `transaction.id`.
-    pub(crate) transaction_id: Option<&'static str>,
-    // The W3C trace flags as two hex digits, and the sampled flag as a boolean.
-    pub(crate) trace_flags: Option<&'static str>,
-    pub(crate) trace_sampled: Option<&'static str>,
-    pub(crate) trace_id_format: IdFormat,
-    pub(crate) span_id_format: IdFormat,
-    pub(crate) target: &'static str,
-    pub(crate) file: &'static str,
-    pub(crate) line: &'static str,
-    pub(crate) thread_name: &'static str,
-    pub(crate) span_name: &'static str,
-    pub(crate) truncated: &'static str,
-    // Writes file and line inside one object under this key (Google Cloud's
-    // `logging.googleapis.com/sourceLocation`).
-    pub(crate) source_location: Option<&'static str>,
-    // TRACE, DEBUG, INFO, WARN, ERROR.
-    pub(crate) level_values: [&'static str; 5],
-    pub(crate) level_number: Option<&'static str>,
-    pub(crate) level_numbers: [u8; 5],
-    // Where an event field named like `ErrorKeys::field` goes.
-    pub(crate) error: Option<ErrorKeys>,
-    // Fields written on every line (`ecs.version`), and fields taken from the environment
-    // when the layer is built (`dd.service` from `DD_SERVICE`).
-    pub(crate) fixed_fields: &'static [(&'static str, &'static str)],
-    pub(crate) env_fields: &'static [(&'static str, &'static str)],
-    pub(crate) extra_keys: KeyCase,
-    // The access line's keys: see "Access line keys" below.
-    pub(crate) access: AccessKeys,
-    // The time since the context was made, written when asked for: see "Elapsed key" below.
-    pub(crate) elapsed: &'static str,
-}
-
-/// The keys of the HTTP access line, kept apart so that one field of [`Schema`] holds them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AccessKeys {
-    pub(crate) method: &'static str,
-    pub(crate) path: &'static str,
-    pub(crate) query: &'static str,
-    pub(crate) status: &'static str,
-    pub(crate) latency: &'static str,
-    pub(crate) size: &'static str,
-    pub(crate) outcome: &'static str,
-    pub(crate) error: &'static str,
-    // The route template, when the middleware's `HttpRoute` hook names it (issue 11 §6).
-    pub(crate) route: &'static str,
-    pub(crate) latency_format: DurationFormat,
-    // Method, path, status, latency and size go inside one object under this key (Google
-    // Cloud's `httpRequest`).
-    pub(crate) object: Option<&'static str>,
-    // gRPC calls (issue 12 §3): the `grpc-status` number, its name, and the status message.
-    pub(crate) grpc_status: &'static str,
-    pub(crate) grpc_code: &'static str,
-    pub(crate) grpc_message: &'static str,
-}
-
-/// How the names of extra context keys (those given to [`set`](crate::set) and
-/// [`Context::with`](crate::Context::with)) are written.
-///
-/// Extra keys are stored in snake case (`tenantId` and `tenant_id` are the same key), and
-/// written in the case the schema asks for.
-///
-/// ```
-/// use tracing_ambient::{JsonLayer, KeyCase, Schema};
-///
-/// let layer = JsonLayer::stdout().schema(Schema::DEFAULT.with_extra_keys(KeyCase::Snake));
-/// # drop(layer);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum KeyCase {
-    /// `tenant_id` is written `tenantId`.
-    Camel,
-    /// `tenant_id` is written `tenant_id`.
-    Snake,
-}
+use super::keys::{AccessKeys, KeyCase, Schema};
+use super::values::{DurationFormat, ErrorKeys, IdFormat};
 
 impl Schema {
-    /// The default schema: `timestamp`, `level` (`trace` … `error`), `message`, `requestId`,
-    /// `userId`, `traceId`, `spanId` (lowercase hex), `target`, and when switched on `file`,
-    /// `line`, `threadName` and `span`; extra keys in camel case; an error field `error` as
-    /// its message with its causes under `errorSources`.
-    ///
-    /// ```json
-    /// {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order placed","requestId":"9f1c","userId":42,"target":"shop::orders","order_id":42}
-    /// ```
-    pub const DEFAULT: Schema = Schema {
-        timestamp: "timestamp",
-        level: "level",
-        message: "message",
-        request_id: "requestId",
-        user_id: "userId",
-        trace_id: "traceId",
-        span_id: "spanId",
-        transaction_id: None,
-        trace_flags: None,
-        trace_sampled: None,
-        trace_id_format: IdFormat::Hex,
-        span_id_format: IdFormat::Hex,
-        target: "target",
-        file: "file",
-        line: "line",
-        thread_name: "threadName",
-        span_name: "span",
-        truncated: "truncated",
-        source_location: None,
-        level_values: ["trace", "debug", "info", "warn", "error"],
-        level_number: None,
-        level_numbers: [1, 5, 9, 13, 17],
-        error: None,
-        fixed_fields: &[],
-        env_fields: &[],
-        extra_keys: KeyCase::Camel,
-        access: AccessKeys::DEFAULT,
-        elapsed: "elapsedMs",
-    };
-
     /// Sets the key written (`true`) on a line that the line-size cap cut (see
     /// [`JsonLayer::max_line_bytes`](crate::JsonLayer::max_line_bytes)). Defaults to
     /// `truncated`.
@@ -412,51 +261,6 @@ impl Schema {
     }
 }
 
-// === access line keys ===
-
-impl AccessKeys {
-    /// The default access line keys, camel case like the rest of the default schema.
-    pub(crate) const DEFAULT: AccessKeys = AccessKeys {
-        method: "method",
-        path: "path",
-        query: "query",
-        status: "status",
-        latency: "latencyMs",
-        size: "size",
-        outcome: "outcome",
-        error: "error",
-        route: "route",
-        latency_format: DurationFormat::Milliseconds,
-        object: None,
-        grpc_status: "grpcStatus",
-        grpc_code: "grpcCode",
-        grpc_message: "grpcMessage",
-    };
-
-    /// The keys that go inside [`AccessKeys::object`], when there is one.
-    pub(crate) const fn members(&self) -> [&'static str; 5] {
-        [self.method, self.path, self.status, self.latency, self.size]
-    }
-
-    /// The keys in the order the access line writes them.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
-    pub(crate) const fn names(&self) -> [&'static str; 11] {
-        [
-            self.method,
-            self.path,
-            self.query,
-            self.status,
-            self.latency,
-            self.size,
-            self.outcome,
-            self.error,
-            self.grpc_status,
-            self.grpc_code,
-            self.grpc_message,
-        ]
-    }
-}
-
 /// # Access line keys
 ///
 /// The keys of the HTTP middleware's access line (`http::DefaultOnAccess`, feature `http`),
@@ -708,33 +512,6 @@ impl Schema {
     }
 }
 
-impl Default for Schema {
-    fn default() -> Self {
-        Self::DEFAULT
-    }
-}
-
-/// The target of the access line (`http::DefaultOnAccess`).
-pub(crate) const ACCESS_TARGET: &str = "access";
-/// The name of the access line's callsites, which a layer checks with the target to tell the
-/// access line from other events (the `tracing` macros name theirs `event <file>:<line>`).
-pub(crate) const ACCESS_NAME: &str = "access line";
-
-/// The schema `init` installed, which `http::DefaultOnAccess` takes when given none.
-static PROCESS_SCHEMA: OnceLock<Schema> = OnceLock::new();
-
-/// Records the schema of the layer `init` installs; the first call wins, as `init` installs
-/// one global subscriber.
-pub(crate) fn set_process_schema(schema: Schema) {
-    let _ = PROCESS_SCHEMA.set(schema);
-}
-
-/// The schema `init` installed, if it was called.
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) fn process_schema() -> Option<&'static Schema> {
-    PROCESS_SCHEMA.get()
-}
-
 /// # Elapsed key
 ///
 /// The key of the time since the request's context was made, in milliseconds, which
@@ -755,81 +532,138 @@ impl Schema {
     }
 }
 
-/// Returns `key` in snake case: `tenantId` → `tenant_id`, `HTTPStatus` → `http_status`.
-/// Characters other than ASCII letters are kept as they are. A key without capitals is
-/// returned as it is, without allocating.
-pub(crate) fn to_snake_case(key: &str) -> Cow<'_, str> {
-    if !key.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Cow::Borrowed(key);
-    }
-    let chars: Vec<char> = key.chars().collect();
-    let mut out = String::with_capacity(key.len() + 4);
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1).copied();
-            let starts_word = match prev {
-                None | Some('_') => false,
-                Some(p) if p.is_ascii_lowercase() || p.is_ascii_digit() => true,
-                Some(p) if p.is_ascii_uppercase() => next.is_some_and(|n| n.is_ascii_lowercase()),
-                Some(_) => false,
-            };
-            if starts_word {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
+// The value forms of `values`.
+impl Schema {
+    /// Sets how the trace id is written. Defaults to [`IdFormat::Hex`].
+    ///
+    /// ```
+    /// use tracing_ambient::{IdFormat, Schema};
+    ///
+    /// let schema = Schema::DEFAULT.with_trace_id_format(IdFormat::CloudTrace("my-project"));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_trace_id_format(self, format: IdFormat) -> Self {
+        Self {
+            trace_id_format: format,
+            ..self
         }
     }
-    Cow::Owned(out)
-}
 
-/// Returns a snake-case key in camel case: `tenant_id` → `tenantId`. A leading underscore is
-/// kept, so `_private` stays `_private`.
-pub(crate) fn to_camel_case(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut upper_next = false;
-    for (i, c) in snake.chars().enumerate() {
-        if c == '_' && i > 0 {
-            upper_next = true;
-        } else if upper_next {
-            out.push(c.to_ascii_uppercase());
-            upper_next = false;
-        } else {
-            out.push(c);
+    /// Sets how the span id (and the transaction id) is written. Defaults to
+    /// [`IdFormat::Hex`].
+    ///
+    /// ```
+    /// use tracing_ambient::{IdFormat, Schema};
+    ///
+    /// let schema = Schema::DEFAULT.with_span_id_format(IdFormat::Decimal64);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_span_id_format(self, format: IdFormat) -> Self {
+        Self {
+            span_id_format: format,
+            ..self
         }
     }
-    if upper_next {
-        out.push('_');
+
+    /// Sets the level values, in the order TRACE, DEBUG, INFO, WARN, ERROR. Defaults to
+    /// `["trace", "debug", "info", "warn", "error"]`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT
+    ///     .with_level_values(["DEBUG", "DEBUG", "INFO", "WARNING", "ERROR"]);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_level_values(self, values: [&'static str; 5]) -> Self {
+        Self {
+            level_values: values,
+            ..self
+        }
     }
-    out
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Sets the key of the level as a number, written right after the level (OpenTelemetry's
+    /// `severity_number`); `None` writes no number. Defaults to `None`.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_level_number_key(Some("severity_number"));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_level_number_key(self, key: Option<&'static str>) -> Self {
+        Self {
+            level_number: key,
+            ..self
+        }
+    }
 
-    #[test]
-    fn converts_between_cases() {
-        let table = [
-            ("tenant_id", "tenant_id", "tenantId"),
-            ("tenantId", "tenant_id", "tenantId"),
-            ("HTTPStatus", "http_status", "httpStatus"),
-            ("userID", "user_id", "userId"),
-            ("order2Id", "order2_id", "order2Id"),
-            ("already", "already", "already"),
-            ("_private", "_private", "_private"),
-            ("dotted.key", "dotted.key", "dotted.key"),
-            ("trailing_", "trailing_", "trailing_"),
-        ];
-        for (input, snake, camel) in table {
-            assert_eq!(to_snake_case(input), snake, "snake of {input}");
-            assert_eq!(
-                to_camel_case(&to_snake_case(input)),
-                camel,
-                "camel of {input}"
-            );
+    /// Sets the level numbers, in the order TRACE, DEBUG, INFO, WARN, ERROR. Defaults to
+    /// OpenTelemetry's severity numbers, `[1, 5, 9, 13, 17]`.
+    ///
+    /// ```
+    /// // syslog severities
+    /// let schema = tracing_ambient::Schema::DEFAULT
+    ///     .with_level_number_key(Some("syslog.severity"))
+    ///     .with_level_numbers([7, 7, 6, 4, 3]);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_level_numbers(self, numbers: [u8; 5]) -> Self {
+        Self {
+            level_numbers: numbers,
+            ..self
+        }
+    }
+
+    /// Sets where an error field of one name goes (see [`ErrorKeys`]); `None` writes every
+    /// error field as its message under the field's name, and its causes as an array of
+    /// strings under `<field>Sources` (`<field>_sources` with snake-case keys). Defaults to
+    /// `None`.
+    ///
+    /// ```
+    /// use tracing_ambient::{ErrorKeys, Schema};
+    ///
+    /// let schema = Schema::DEFAULT.with_error_keys(Some(ErrorKeys {
+    ///     field: "error",
+    ///     message: "exception.message",
+    ///     stack_trace: "exception.stacktrace",
+    /// }));
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_error_keys(self, keys: Option<ErrorKeys>) -> Self {
+        Self {
+            error: keys,
+            ..self
+        }
+    }
+
+    /// Sets string fields written on every line, after the layer's own keys, such as
+    /// `("ecs.version", "1.12.0")`. A static field of the layer with the same key
+    /// ([`JsonLayer::static_field`](crate::JsonLayer::static_field)) replaces one. Defaults to
+    /// none.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_fixed_fields(&[("schema", "v2")]);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_fixed_fields(self, fields: &'static [(&'static str, &'static str)]) -> Self {
+        Self {
+            fixed_fields: fields,
+            ..self
+        }
+    }
+
+    /// Sets fields taken from environment variables, as `(key, variable)` pairs, such as
+    /// `("dd.service", "DD_SERVICE")`. The variables are read when the layer is built
+    /// ([`JsonLayer::schema`](crate::JsonLayer::schema) and each later setter); one that is
+    /// unset, empty or not UTF-8 writes nothing. The value is written on every line as a
+    /// string, like a static field, and a static field with the same key replaces it.
+    /// Defaults to none.
+    ///
+    /// ```
+    /// let schema = tracing_ambient::Schema::DEFAULT.with_env_fields(&[("service", "SERVICE_NAME")]);
+    /// # let _ = schema;
+    /// ```
+    pub const fn with_env_fields(self, fields: &'static [(&'static str, &'static str)]) -> Self {
+        Self {
+            env_fields: fields,
+            ..self
         }
     }
 }
