@@ -70,6 +70,7 @@ mod json;
 mod layer;
 mod log_bridge;
 pub mod otel;
+mod output;
 mod pretty;
 mod schema;
 pub mod sql;
@@ -78,7 +79,6 @@ mod test_support;
 pub mod trace_context;
 mod writer;
 
-pub use crate::trace_context::{traceparent, tracestate};
 pub use context::{
     deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
 };
@@ -88,10 +88,12 @@ pub use context::{
 };
 pub use filter::KeepSpans;
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
-pub use layer::{ErrorCounter, JsonLayer};
+pub use layer::JsonLayer;
 pub use log_bridge::LogBridge;
+pub use output::ErrorCounter;
 pub use pretty::{LogFormat, PrettyLayer};
 pub use schema::{DurationFormat, ErrorKeys, IdFormat, KeyCase, Schema};
+pub use trace_context::{traceparent, tracestate};
 pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};
 
 /// The README's code blocks, compiled and run as doc tests (they use every feature).

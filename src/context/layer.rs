@@ -7,6 +7,7 @@ use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::spans::{self, Owner};
+use crate::schema::push_name_forms;
 
 /// A [`Layer`] that makes spans carry the request context, and writes nothing.
 ///
@@ -79,8 +80,19 @@ impl ContextLayer {
     /// ```
     #[must_use]
     pub fn promote_span_field(mut self, name: &str) -> Self {
-        crate::layer::push_name(&mut self.promote, name);
+        self.promote(name);
         self
+    }
+
+    /// Adds a span field to promote, for the output layers' own `promote_span_field`.
+    pub(crate) fn promote(&mut self, name: &str) {
+        push_name_forms(&mut self.promote, name);
+    }
+
+    /// The span fields promoted, as given and in snake case.
+    #[cfg(test)]
+    pub(crate) fn promoted(&self) -> &[Box<str>] {
+        &self.promote
     }
 }
 

@@ -212,12 +212,7 @@ mod tests {
     use crate::layer::Settings;
 
     fn prepared() -> Prepared {
-        Prepared::new(
-            Settings::default(),
-            &[],
-            Vec::new(),
-            vec!["password".into()],
-        )
+        Prepared::new(Settings::default(), &[], vec!["password".into()])
     }
 
     struct Cs;

@@ -2,31 +2,29 @@
 //! current request context merged in.
 
 mod callsite;
-mod errors;
-mod format;
+mod cap;
+mod fields;
 mod ids;
+mod json_format;
 mod line;
+mod line_writer;
+mod prepared;
+mod reserved;
 
-use std::cell::Cell;
 use std::io::{self, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
-use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
-pub use errors::ErrorCounter;
-
-use crate::context::{spans, with_current_or, Value};
-use crate::json;
-use crate::schema::{to_snake_case, Schema};
-use format::{Cap, LineWriter, Reserved};
-use ids::IdForm;
+use crate::context::Value;
+use crate::otel::{LookupSpanIds, SpanIdsLookup};
+use crate::output::{ErrorCounter, EventPath};
+use crate::schema::{push_name_forms, Schema};
+use json_format::JsonFormat;
+use prepared::{Prepared, Settings};
 
 /// A [`Layer`] that writes each event as one line of JSON, with the current request context.
 ///
@@ -114,228 +112,10 @@ use ids::IdForm;
 #[derive(Debug)]
 #[must_use]
 pub struct JsonLayer<W = fn() -> io::Stdout> {
-    make_writer: W,
-    owner: spans::Owner,
-    prepared: Prepared,
+    /// The shared event path, formatting with this layer's keys.
+    path: EventPath<JsonFormat, W>,
+    /// The static fields as given, to prepare again when a setting changes.
     statics: Vec<(Box<str>, Value)>,
-    errors: ErrorCounter,
-    /// Finds the OpenTelemetry span ids of an event; set by `lookup_span_ids` in `crate::otel`.
-    pub(crate) otel: crate::otel::SpanIdsLookup,
-}
-
-/// The default line-size cap: Docker's json-file log driver splits longer lines into partial
-/// messages that many log shippers never join again.
-const DEFAULT_MAX_LINE: usize = 16 * 1024;
-
-/// The switches of a layer. `Copy`, so a setter moves one value.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    pub(crate) schema: Schema,
-    pub(crate) target: bool,
-    pub(crate) file: bool,
-    pub(crate) line_number: bool,
-    pub(crate) thread_name: bool,
-    pub(crate) span_name: bool,
-    pub(crate) report_errors: bool,
-    pub(crate) max_line: usize,
-    pub(crate) clock: fn() -> SystemTime,
-    pub(crate) elapsed: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            schema: Schema::DEFAULT,
-            target: true,
-            file: false,
-            line_number: false,
-            thread_name: false,
-            span_name: false,
-            report_errors: true,
-            max_line: DEFAULT_MAX_LINE,
-            clock: SystemTime::now,
-            elapsed: false,
-        }
-    }
-}
-
-/// Everything the event path reads, worked out when the layer is built.
-#[derive(Debug)]
-pub(crate) struct Prepared {
-    /// Distinct for each `Prepared` ever made, so what is cached about callsites for one
-    /// layer's keys is never read by a layer built with other settings.
-    pub(crate) id: u64,
-    pub(crate) settings: Settings,
-    /// The layer's own keys, made unique, escaped and hashed.
-    pub(crate) keys: LayerKeys,
-    /// `,"message":`, ready to copy.
-    pub(crate) message_fragment: Box<[u8]>,
-    /// The static fields as `,"key":value…`, ready to copy.
-    pub(crate) static_json: Box<[u8]>,
-    pub(crate) reserved: Reserved,
-    /// The schema's names of the well-known context keys, escaped and hashed.
-    pub(crate) known_keys: [json::Key; 4],
-    /// The schema's other trace keys, escaped and hashed.
-    pub(crate) id_keys: IdKeys,
-    /// The forms the schema writes the trace id and the span id in.
-    pub(crate) trace_form: IdForm,
-    pub(crate) span_form: IdForm,
-    /// The schema's level values as JSON strings: TRACE, DEBUG, INFO, WARN, ERROR.
-    pub(crate) levels: [Box<[u8]>; 5],
-    /// Which of them can never conflict with a reserved key or with each other (no dot, not
-    /// reserved, no two alike), so that a line checks them only against its own keys.
-    pub(crate) known_fast: [bool; 4],
-    /// Span fields to set in the context, in snake case.
-    pub(crate) promote: Vec<Box<str>>,
-    /// Field and context key names whose values are not written, as given and in snake case.
-    pub(crate) redact: Vec<Box<str>>,
-}
-
-impl Prepared {
-    /// Whether the value of a field or context key of this name is redacted.
-    #[inline]
-    pub(crate) fn redacts(&self, name: &str) -> bool {
-        !self.redact.is_empty() && self.redact.iter().any(|r| **r == *name)
-    }
-}
-
-/// The trace keys a schema may add to the trace and span ids, each written as a context key.
-#[derive(Debug)]
-pub(crate) struct IdKeys {
-    pub(crate) flags: Option<json::Key>,
-    pub(crate) sampled: Option<json::Key>,
-    pub(crate) transaction: Option<json::Key>,
-}
-
-/// The keys the layer writes itself, in the order it writes them.
-#[derive(Debug)]
-pub(crate) struct LayerKeys {
-    pub(crate) timestamp: json::Key,
-    pub(crate) level: json::Key,
-    pub(crate) level_number: Option<json::Key>,
-    pub(crate) message: json::Key,
-    pub(crate) target: json::Key,
-    /// The object holding file and line, when the schema has one; `file` and `line` are
-    /// then its keys, not the line's.
-    pub(crate) source_location: Option<json::Key>,
-    pub(crate) file: json::Key,
-    pub(crate) line: json::Key,
-    pub(crate) thread_name: json::Key,
-    pub(crate) span_name: json::Key,
-    pub(crate) truncated: json::Key,
-    pub(crate) elapsed: json::Key,
-}
-
-impl Prepared {
-    fn new(
-        settings: Settings,
-        statics: &[(Box<str>, Value)],
-        promote: Vec<Box<str>>,
-        redact: Vec<Box<str>>,
-    ) -> Self {
-        let schema = settings.schema;
-        let mut reserved = Reserved::default();
-        // Each key the layer writes is reserved in the order it is written; one that a schema
-        // names like an earlier one (or a static field named like a core key) is renamed as an
-        // event field would be, so no line has a key twice.
-        let mut reserve = |name: &str, on: bool| {
-            let mut key = json::Key::new(name);
-            if !on {
-                return key;
-            }
-            let mut name = name.to_owned();
-            while reserved.contains(&key) {
-                name.insert_str(0, "fields.");
-                key = json::Key::new(&name);
-            }
-            reserved.insert(key.clone());
-            key
-        };
-        let located = schema.source_location.is_some();
-        let file_or_line = settings.file || settings.line_number;
-        let keys = LayerKeys {
-            timestamp: reserve(schema.timestamp, true),
-            level: reserve(schema.level, true),
-            level_number: schema.level_number.map(|name| reserve(name, true)),
-            message: reserve(schema.message, true),
-            target: reserve(schema.target, settings.target),
-            source_location: schema
-                .source_location
-                .map(|name| reserve(name, file_or_line)),
-            file: reserve(schema.file, settings.file && !located),
-            // Inside the object, a line key named like the file key would be there twice.
-            line: if located && schema.line == schema.file {
-                json::Key::new(&format!("fields.{}", schema.line))
-            } else {
-                reserve(schema.line, settings.line_number && !located)
-            },
-            thread_name: reserve(schema.thread_name, settings.thread_name),
-            span_name: reserve(schema.span_name, settings.span_name),
-            truncated: reserve(schema.truncated, true),
-            elapsed: reserve(schema.elapsed, settings.elapsed),
-        };
-        let mut static_json = Vec::new();
-        let mut add_static = |name: &str, value: &dyn Fn(&mut Vec<u8>)| {
-            static_json.push(b',');
-            static_json.extend_from_slice(reserve(name, true).fragment());
-            value(&mut static_json);
-        };
-        // The schema's own fields first (`ecs.version`, `dd.service`); a static field of the
-        // layer with the same key replaces one.
-        let own = |name: &str| statics.iter().any(|(k, _)| **k == *name);
-        for &(name, value) in schema.fixed_fields {
-            if !own(name) {
-                add_static(name, &|out| json::write_str(out, value));
-            }
-        }
-        for &(name, var) in schema.env_fields {
-            if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-                if !own(name) {
-                    add_static(name, &|out| json::write_str(out, &value));
-                }
-            }
-        }
-        for (name, value) in statics {
-            add_static(name, &|out| value.write_json(out));
-        }
-        let levels = schema.level_values.map(|value| {
-            let mut json = Vec::with_capacity(value.len() + 2);
-            json::write_str(&mut json, value);
-            json.into_boxed_slice()
-        });
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        let known_keys = [
-            json::Key::new(schema.request_id),
-            json::Key::new(schema.user_id),
-            json::Key::new(schema.trace_id),
-            json::Key::new(schema.span_id),
-        ];
-        let known_fast = std::array::from_fn(|i| {
-            let key = &known_keys[i];
-            let alike = known_keys.iter().filter(|k| k.escaped() == key.escaped());
-            !key.dotted() && !reserved.contains(key) && alike.count() == 1
-        });
-        Prepared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            settings,
-            message_fragment: [b",", keys.message.fragment()].concat().into(),
-            keys,
-            static_json: static_json.into_boxed_slice(),
-            reserved,
-            known_keys,
-            known_fast,
-            id_keys: IdKeys {
-                flags: schema.trace_flags.map(json::Key::new),
-                sampled: schema.trace_sampled.map(json::Key::new),
-                transaction: schema.transaction_id.map(json::Key::new),
-            },
-            trace_form: IdForm::new(schema.trace_id_format),
-            span_form: IdForm::new(schema.span_id_format),
-            levels,
-            promote,
-            redact,
-        }
-    }
 }
 
 // === impl JsonLayer ===
@@ -371,13 +151,13 @@ where
     /// # drop(layer);
     /// ```
     pub fn new(make_writer: W) -> Self {
+        let format = JsonFormat {
+            prepared: Prepared::new(Settings::default(), &[], Vec::new()),
+            otel: SpanIdsLookup::default(),
+        };
         JsonLayer {
-            make_writer,
-            owner: spans::Owner::new(),
-            prepared: Prepared::new(Settings::default(), &[], Vec::new(), Vec::new()),
+            path: EventPath::new(format, make_writer),
             statics: Vec::new(),
-            errors: ErrorCounter::default(),
-            otel: crate::otel::SpanIdsLookup::default(),
         }
     }
 
@@ -390,7 +170,7 @@ where
     pub fn with_target(self, yes: bool) -> Self {
         let settings = Settings {
             target: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -404,7 +184,7 @@ where
     pub fn with_file(self, yes: bool) -> Self {
         let settings = Settings {
             file: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -418,7 +198,7 @@ where
     pub fn with_line_number(self, yes: bool) -> Self {
         let settings = Settings {
             line_number: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -433,7 +213,7 @@ where
     pub fn with_thread_names(self, yes: bool) -> Self {
         let settings = Settings {
             thread_name: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -448,7 +228,7 @@ where
     pub fn with_span_name(self, yes: bool) -> Self {
         let settings = Settings {
             span_name: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -463,7 +243,7 @@ where
     pub fn with_error_reporting(self, yes: bool) -> Self {
         let settings = Settings {
             report_errors: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -486,7 +266,7 @@ where
     pub fn with_elapsed(self, yes: bool) -> Self {
         let settings = Settings {
             elapsed: yes,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -508,7 +288,7 @@ where
     pub fn max_line_bytes(self, max: usize) -> Self {
         let settings = Settings {
             max_line: max,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -524,7 +304,7 @@ where
     pub fn schema(self, schema: Schema) -> Self {
         let settings = Settings {
             schema,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
@@ -558,7 +338,7 @@ where
             Some(entry) => entry.1 = value,
             None => self.statics.push((key.into(), value)),
         }
-        let settings = self.prepared.settings;
+        let settings = self.path.format.prepared.settings;
         self.settings(settings)
     }
 
@@ -580,7 +360,7 @@ where
     /// });
     /// ```
     pub fn promote_span_field(mut self, name: &str) -> Self {
-        push_name(&mut self.prepared.promote, name);
+        self.path.context.promote(name);
         self
     }
 
@@ -599,18 +379,18 @@ where
     /// # drop(layer);
     /// ```
     pub fn redact_field(mut self, name: &str) -> Self {
-        push_name(&mut self.prepared.redact, name);
+        push_name_forms(&mut self.path.format.prepared.redact, name);
         self
     }
 
     /// Returns the layer's writer.
     pub(crate) fn make_writer(&self) -> &W {
-        &self.make_writer
+        &self.path.make_writer
     }
 
     /// Returns the layer's key names, for `init` to give them to the writer.
     pub(crate) fn key_schema(&self) -> Schema {
-        self.prepared.settings.schema
+        self.path.format.prepared.settings.schema
     }
 
     /// Returns the counter of lines this layer could not write.
@@ -620,82 +400,46 @@ where
     /// assert_eq!(layer.error_counter().dropped_lines(), 0);
     /// ```
     pub fn error_counter(&self) -> ErrorCounter {
-        self.errors.clone()
+        self.path.errors.clone()
     }
 
     /// Sets the clock. For tests that need a fixed timestamp.
     #[cfg(test)]
-    pub(crate) fn with_clock(self, clock: fn() -> SystemTime) -> Self {
+    pub(crate) fn with_clock(self, clock: fn() -> std::time::SystemTime) -> Self {
         let settings = Settings {
             clock,
-            ..self.prepared.settings
+            ..self.path.format.prepared.settings
         };
         self.settings(settings)
     }
 
     /// Rebuilds what the event path reads from the new settings.
     fn settings(mut self, settings: Settings) -> Self {
-        let promote = std::mem::take(&mut self.prepared.promote);
-        let redact = std::mem::take(&mut self.prepared.redact);
-        let prepared = Prepared::new(settings, &self.statics, promote, redact);
-        Self { prepared, ..self }
+        let prepared = &mut self.path.format.prepared;
+        let redact = std::mem::take(&mut prepared.redact);
+        *prepared = Prepared::new(settings, &self.statics, redact);
+        self
     }
 
-    /// Writes one finished line, counting a failure or a panicking writer.
+    /// Sets how a line logged in a span finds the trace and span ids it carries in place of
+    /// the context's. Defaults to `otel::DefaultLookupSpanIds` (the ids of tracing-opentelemetry
+    /// 0.34's spans) with the `opentelemetry` feature, and to `()` (none) without it.
     ///
-    /// A line logged from inside the writer itself (a writer that logs, or the panic hook while
-    /// the writer panics with its lock held) goes to stderr instead: writing it to the writer
-    /// could deadlock on that lock.
-    fn write_line(&self, meta: &tracing::Metadata<'_>, bytes: &[u8]) {
-        let Some(_writing) = WritingGuard::enter() else {
-            let _ = io::stderr().write_all(bytes);
-            return;
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            self.make_writer.make_writer_for(meta).write_all(bytes)
-        }));
-        let report = self.prepared.settings.report_errors;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self
-                .errors
-                .record(report, format_args!("could not write a log line: {err}")),
-            Err(_) => self
-                .errors
-                .record(report, format_args!("the log writer panicked")),
-        }
-    }
-}
-
-/// Adds a field name to a list, and its snake-case form when that differs.
-pub(crate) fn push_name(list: &mut Vec<Box<str>>, name: &str) {
-    let snake = to_snake_case(name);
-    if *snake != *name {
-        list.push(snake.into());
-    }
-    list.push(name.into());
-}
-
-thread_local! {
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as inside a writer call until dropped.
-struct WritingGuard;
-
-impl WritingGuard {
-    /// Returns `None` if this thread is already inside a writer call (or being torn down).
-    fn enter() -> Option<Self> {
-        WRITING
-            .try_with(|writing| !writing.replace(true))
-            .unwrap_or(false)
-            .then_some(WritingGuard)
-    }
-}
-
-impl Drop for WritingGuard {
-    fn drop(&mut self) {
-        let _ = WRITING.try_with(|writing| writing.set(false));
+    /// ```
+    /// use tracing_ambient::otel::{SpanIds, SpanView};
+    ///
+    /// struct MyIds(u128, u64); // kept in each span's extensions by a layer of your own
+    ///
+    /// let layer = tracing_ambient::JsonLayer::stdout().lookup_span_ids(|span: &SpanView<'_>| {
+    ///     let extensions = span.extensions();
+    ///     let ids = extensions.get::<MyIds>()?;
+    ///     SpanIds::new(ids.0.to_be_bytes(), ids.1.to_be_bytes())
+    /// });
+    /// # drop(layer);
+    /// ```
+    pub fn lookup_span_ids(mut self, lookup: impl LookupSpanIds) -> Self {
+        self.path.format.otel.set_hook(Box::new(lookup));
+        self
     }
 }
 
@@ -712,118 +456,41 @@ impl<W> JsonLayer<W> {
         W2: for<'w> MakeWriter<'w> + 'static,
     {
         JsonLayer {
-            make_writer,
-            owner: self.owner,
-            prepared: self.prepared,
+            path: self.path.with_writer(make_writer),
             statics: self.statics,
-            errors: self.errors,
-            otel: self.otel,
         }
     }
 }
 
+// The event path does it all; the layer only formats.
 impl<S, W> Layer<S> for JsonLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
     fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        self.otel.register(subscriber);
+        Layer::<S>::on_register_dispatch(&self.path, subscriber);
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_new_span(attrs, id, &cx, &self.prepared.promote, self.owner);
+        self.path.on_new_span(attrs, id, cx);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
-        spans::on_record(id, values, &cx, &self.prepared.promote);
+        self.path.on_record(id, values, cx);
     }
 
     fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_enter(id, &cx, self.owner);
+        self.path.on_enter(id, cx);
     }
 
-    fn on_exit(&self, id: &Id, _cx: layer::Context<'_, S>) {
-        spans::on_exit(id, self.owner);
+    fn on_exit(&self, id: &Id, cx: layer::Context<'_, S>) {
+        self.path.on_exit(id, cx);
     }
 
+    #[inline]
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        let settings = &self.prepared.settings;
-        let now = (settings.clock)();
-        // Values catch their own panics and are replaced by a marker. This catches the rest
-        // (a subscriber's span lookup, anything missed): the line is dropped and counted,
-        // the buffer is reset by `with_line`, and the application never sees the panic.
-        let built = catch_unwind(AssertUnwindSafe(|| self.build_and_write(event, &cx, now)));
-        if built.is_err() {
-            self.errors.record(
-                settings.report_errors,
-                format_args!("a panic while building a log line"),
-            );
-        }
-    }
-}
-
-impl<W> JsonLayer<W>
-where
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    /// Builds the event's line in this thread's buffer and writes it.
-    fn build_and_write<S>(&self, event: &Event<'_>, cx: &layer::Context<'_, S>, now: SystemTime)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let callsite = callsite::lookup(event, &self.prepared);
-        let normalized = if callsite.is_log {
-            event.normalized_metadata()
-        } else {
-            None
-        };
-        let from_log = normalized.is_some();
-        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
-        let settings = &self.prepared.settings;
-        // The innermost active scope's context wins; where none is active, an event with an
-        // explicit parent (`info!(parent: &span, ..)`) takes the parent's.
-        let parent = event
-            .parent()
-            .and_then(|parent| spans::context_of(parent, cx));
-        let span = if settings.span_name {
-            cx.event_span(event)
-        } else {
-            None
-        };
-        // The ids of the innermost OpenTelemetry span the event is in replace the context's
-        // trace and span ids (`crate::otel`). Looked up before the line buffer is taken, as
-        // starting a span can log.
-        let span_ids = self.otel.event_ids(event, cx);
-        line::with_line(|line| {
-            let mut cap = Cap::NONE;
-            loop {
-                let mut writer = LineWriter::new(line, &self.prepared, cap);
-                writer.set_span_ids(span_ids);
-                writer.set_callsite(&callsite, from_log);
-                writer.core(now, meta.level());
-                with_current_or(parent.as_ref(), |ctx| {
-                    if let Some(ctx) = ctx {
-                        writer.context(&ctx.read());
-                    }
-                });
-                writer.layer_keys(meta, span.as_ref().map(|s| s.name()));
-                writer.fields(event);
-                writer.finish();
-                // Rare: a line over the cap is built again, tighter, rather than cut blindly.
-                if line.bytes.len() <= settings.max_line {
-                    break;
-                }
-                match cap.tighter(settings.max_line) {
-                    Some(tighter) => {
-                        cap = tighter;
-                        line.clear();
-                    }
-                    None => break,
-                }
-            }
-            self.write_line(meta, &line.bytes);
-        });
+        self.path.on_event(event, cx);
     }
 }
 
@@ -866,9 +533,9 @@ mod tests {
             .static_field("a", 2)
             .with_target(false);
         assert_eq!(
-            &*layer.prepared.promote,
+            layer.path.context.promoted(),
             ["tenant_id".into(), "tenantId".into()]
         );
-        assert_eq!(&*layer.prepared.static_json, br#","a":2"#);
+        assert_eq!(&*layer.path.format.prepared.static_json, br#","a":2"#);
     }
 }

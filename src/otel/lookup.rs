@@ -11,7 +11,7 @@ use tracing::{Dispatch, Event, Metadata, Subscriber};
 use tracing_subscriber::layer;
 use tracing_subscriber::registry::{Extensions, LookupSpan, SpanRef};
 
-use super::SpanIds;
+use super::ids::SpanIds;
 
 /// Finds the trace and span ids a line carries in place of the context's: those of the
 /// span the line is logged in, as the tracing system that exports spans knows them.

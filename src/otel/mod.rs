@@ -81,8 +81,6 @@ pub use lookup::{EventSpans, LookupSpanIds, SpanView};
 #[cfg(feature = "opentelemetry")]
 pub use sdk::DefaultLookupSpanIds;
 
-use crate::JsonLayer;
-
 /// The span-id lookup of one layer: the hook, and the subscriber it may need to look spans
 /// up, which the layer learns when the subscriber becomes a `Dispatch`.
 pub(crate) struct SpanIdsLookup {
@@ -120,6 +118,11 @@ thread_local! {
 }
 
 impl SpanIdsLookup {
+    /// Replaces the hook (`JsonLayer::lookup_span_ids`).
+    pub(crate) fn set_hook(&mut self, hook: Box<dyn LookupSpanIds>) {
+        self.hook = Some(hook);
+    }
+
     /// Remembers the subscriber the layer is part of (the first one, should there be more).
     pub(crate) fn register(&self, dispatch: &Dispatch) {
         let _ = self.dispatch.set(dispatch.downgrade());
@@ -166,34 +169,10 @@ impl Drop for LookupGuard {
     }
 }
 
-// === impl JsonLayer ===
-
-impl<W> JsonLayer<W> {
-    /// Sets how a line logged in a span finds the trace and span ids it carries in place of
-    /// the context's. Defaults to `otel::DefaultLookupSpanIds` (the ids of tracing-opentelemetry
-    /// 0.34's spans) with the `opentelemetry` feature, and to `()` (none) without it.
-    ///
-    /// ```
-    /// use tracing_ambient::otel::{SpanIds, SpanView};
-    ///
-    /// struct MyIds(u128, u64); // kept in each span's extensions by a layer of your own
-    ///
-    /// let layer = tracing_ambient::JsonLayer::stdout().lookup_span_ids(|span: &SpanView<'_>| {
-    ///     let extensions = span.extensions();
-    ///     let ids = extensions.get::<MyIds>()?;
-    ///     SpanIds::new(ids.0.to_be_bytes(), ids.1.to_be_bytes())
-    /// });
-    /// # drop(layer);
-    /// ```
-    pub fn lookup_span_ids(mut self, lookup: impl LookupSpanIds) -> Self {
-        self.otel.hook = Some(Box::new(lookup));
-        self
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::JsonLayer;
     use crate::test_support::MockMakeWriter;
     use tracing_subscriber::prelude::*;
 

@@ -3,7 +3,8 @@
 
 use opentelemetry::trace::TraceContextExt;
 
-use super::{EventSpans, LookupSpanIds, SpanIds};
+use super::ids::SpanIds;
+use super::lookup::{EventSpans, LookupSpanIds};
 
 /// Finds the ids of the innermost OpenTelemetry span an event is logged in, as
 /// tracing-opentelemetry 0.34 exports it. The default lookup with the `opentelemetry` feature.

@@ -31,13 +31,11 @@
 mod choose;
 mod format;
 
-use std::cell::Cell;
-use std::io::{self, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io;
 use std::time::SystemTime;
 
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{self, Layer};
@@ -45,9 +43,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub use choose::LogFormat;
 
-use crate::context::{spans, with_current_or};
-use crate::schema::to_snake_case;
-use crate::ErrorCounter;
+use crate::output::{ErrorCounter, EventContext, EventPath, Format};
 use format::LineWriter;
 
 /// A [`Layer`] that writes each event as one human-readable line, with the current request
@@ -136,13 +132,14 @@ use format::LineWriter;
 #[derive(Debug)]
 #[must_use]
 pub struct PrettyLayer<W = fn() -> io::Stdout> {
-    make_writer: W,
+    /// The shared event path, formatting with these settings.
+    path: EventPath<PrettyFormat, W>,
+}
+
+/// The [`Format`] of a [`PrettyLayer`]: its settings.
+#[derive(Debug)]
+struct PrettyFormat {
     settings: Settings,
-    /// Span fields to set in the context, in snake case, as for `JsonLayer`.
-    promote: Vec<Box<str>>,
-    /// Which span frames this layer keeps (see `ContextLayer`).
-    owner: spans::Owner,
-    errors: ErrorCounter,
 }
 
 /// The switches of a layer. `Copy`, so a setter moves one value.
@@ -202,12 +199,11 @@ where
     /// # drop(layer);
     /// ```
     pub fn new(make_writer: W) -> Self {
-        PrettyLayer {
-            make_writer,
+        let format = PrettyFormat {
             settings: Settings::default(),
-            promote: Vec::new(),
-            owner: spans::Owner::new(),
-            errors: ErrorCounter::default(),
+        };
+        PrettyLayer {
+            path: EventPath::new(format, make_writer),
         }
     }
 
@@ -218,12 +214,13 @@ where
     /// let layer = tracing_ambient::PrettyLayer::stdout().with_ansi(true);
     /// # drop(layer);
     /// ```
-    pub fn with_ansi(self, yes: bool) -> Self {
+    pub fn with_ansi(mut self, yes: bool) -> Self {
         let settings = Settings {
             ansi: yes,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
     }
 
     /// Sets whether the event's target is written, after the level and the span name.
@@ -233,12 +230,13 @@ where
     /// let layer = tracing_ambient::PrettyLayer::stdout().with_target(true);
     /// # drop(layer);
     /// ```
-    pub fn with_target(self, yes: bool) -> Self {
+    pub fn with_target(mut self, yes: bool) -> Self {
         let settings = Settings {
             target: yes,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
     }
 
     /// Sets whether the name of the event's span (the innermost entered span, or the
@@ -249,12 +247,13 @@ where
     /// let layer = tracing_ambient::PrettyLayer::stdout().with_span_name(true);
     /// # drop(layer);
     /// ```
-    pub fn with_span_name(self, yes: bool) -> Self {
+    pub fn with_span_name(mut self, yes: bool) -> Self {
         let settings = Settings {
             span_name: yes,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
     }
 
     /// Sets whether the trace id is written whole (to paste into a tracing UI) rather than
@@ -264,12 +263,13 @@ where
     /// let layer = tracing_ambient::PrettyLayer::stdout().with_full_trace_id(true);
     /// # drop(layer);
     /// ```
-    pub fn with_full_trace_id(self, yes: bool) -> Self {
+    pub fn with_full_trace_id(mut self, yes: bool) -> Self {
         let settings = Settings {
             full_trace_id: yes,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
     }
 
     /// Sets whether failed writes are reported on stderr (they are counted either way).
@@ -279,12 +279,13 @@ where
     /// let layer = tracing_ambient::PrettyLayer::stdout().with_error_reporting(false);
     /// # drop(layer);
     /// ```
-    pub fn with_error_reporting(self, yes: bool) -> Self {
+    pub fn with_error_reporting(mut self, yes: bool) -> Self {
         let settings = Settings {
             report_errors: yes,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
     }
 
     /// Promotes a span field to a context key, as
@@ -305,11 +306,7 @@ where
     /// });
     /// ```
     pub fn promote_span_field(mut self, name: &str) -> Self {
-        let snake = to_snake_case(name);
-        if *snake != *name {
-            self.promote.push(snake.into());
-        }
-        self.promote.push(name.into());
+        self.path.context.promote(name);
         self
     }
 
@@ -320,33 +317,46 @@ where
     /// assert_eq!(layer.error_counter().dropped_lines(), 0);
     /// ```
     pub fn error_counter(&self) -> ErrorCounter {
-        self.errors.clone()
+        self.path.errors.clone()
     }
 
     /// Sets the clock. For tests that need a fixed time.
     #[cfg(test)]
-    fn with_clock(self, clock: fn() -> SystemTime) -> Self {
+    fn with_clock(mut self, clock: fn() -> SystemTime) -> Self {
         let settings = Settings {
             clock,
-            ..self.settings
+            ..self.path.format.settings
         };
-        Self { settings, ..self }
+        self.path.format.settings = settings;
+        self
+    }
+}
+
+impl Format for PrettyFormat {
+    #[inline]
+    fn now(&self) -> SystemTime {
+        (self.settings.clock)()
     }
 
-    /// Builds the event's line in this thread's buffer and writes it.
-    fn build_and_write<S>(&self, event: &Event<'_>, cx: &layer::Context<'_, S>, now: SystemTime)
-    where
+    fn report_errors(&self) -> bool {
+        self.settings.report_errors
+    }
+
+    /// Builds the event's line in this thread's buffer and hands it to `write`.
+    fn format<S>(
+        &self,
+        event: &Event<'_>,
+        cx: &layer::Context<'_, S>,
+        context: &EventContext,
+        now: SystemTime,
+        write: impl FnOnce(&Metadata<'_>, &[u8]),
+    ) where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let normalized = event.normalized_metadata();
         let from_log = normalized.is_some();
         let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let settings = self.settings;
-        // The same rule as `JsonLayer`: the innermost active scope's context wins; where none
-        // is active, an event with an explicit parent takes the parent's.
-        let parent = event
-            .parent()
-            .and_then(|parent| spans::context_of(parent, cx));
         let span = if settings.span_name {
             cx.event_span(event)
         } else {
@@ -364,38 +374,14 @@ where
             }
             let message = line.message(event);
             line.fields(event, from_log, message);
-            with_current_or(parent.as_ref(), |ctx| {
+            context.with(|ctx| {
                 if let Some(ctx) = ctx {
                     line.context(&ctx.read());
                 }
             });
             line.finish();
-            self.write_line(meta, &buf.line);
+            write(meta, &buf.line);
         });
-    }
-
-    /// Writes one finished line, counting a failure or a panicking writer.
-    ///
-    /// A line logged from inside the writer itself goes to stderr instead: writing it to the
-    /// writer could deadlock on the writer's lock.
-    fn write_line(&self, meta: &tracing::Metadata<'_>, bytes: &[u8]) {
-        let Some(_writing) = WritingGuard::enter() else {
-            let _ = io::stderr().write_all(bytes);
-            return;
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            self.make_writer.make_writer_for(meta).write_all(bytes)
-        }));
-        let report = self.settings.report_errors;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self
-                .errors
-                .record(report, format_args!("could not write a log line: {err}")),
-            Err(_) => self
-                .errors
-                .record(report, format_args!("the log writer panicked")),
-        }
     }
 }
 
@@ -412,74 +398,40 @@ impl<W> PrettyLayer<W> {
         W2: for<'w> MakeWriter<'w> + 'static,
     {
         PrettyLayer {
-            make_writer,
-            settings: self.settings,
-            promote: self.promote,
-            owner: self.owner,
-            errors: self.errors,
+            path: self.path.with_writer(make_writer),
         }
     }
 }
 
-thread_local! {
-    static WRITING: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Marks this thread as inside a writer call until dropped.
-struct WritingGuard;
-
-impl WritingGuard {
-    /// Returns `None` if this thread is already inside a writer call (or being torn down).
-    fn enter() -> Option<Self> {
-        WRITING
-            .try_with(|writing| !writing.replace(true))
-            .unwrap_or(false)
-            .then_some(WritingGuard)
-    }
-}
-
-impl Drop for WritingGuard {
-    fn drop(&mut self) {
-        let _ = WRITING.try_with(|writing| writing.set(false));
-    }
-}
-
+// The event path does it all; the layer only formats.
 impl<S, W> Layer<S> for PrettyLayer<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + 'static,
 {
-    // The span callbacks are `JsonLayer`'s: spans remember the context they were created in
-    // and bring it back when entered, so this layer works alone.
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        Layer::<S>::on_register_dispatch(&self.path, subscriber);
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_new_span(attrs, id, &cx, &self.promote, self.owner);
+        self.path.on_new_span(attrs, id, cx);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
-        spans::on_record(id, values, &cx, &self.promote);
+        self.path.on_record(id, values, cx);
     }
 
     fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        spans::on_enter(id, &cx, self.owner);
+        self.path.on_enter(id, cx);
     }
 
-    fn on_exit(&self, id: &Id, _cx: layer::Context<'_, S>) {
-        spans::on_exit(id, self.owner);
+    fn on_exit(&self, id: &Id, cx: layer::Context<'_, S>) {
+        self.path.on_exit(id, cx);
     }
 
+    #[inline]
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        let settings = self.settings;
-        let now = (settings.clock)();
-        // Values catch their own panics and are replaced by a marker. This catches the rest
-        // (a subscriber's span lookup, anything missed): the line is dropped and counted, the
-        // buffer is reset by `with_buf`, and the application never sees the panic.
-        let built = catch_unwind(AssertUnwindSafe(|| self.build_and_write(event, &cx, now)));
-        if built.is_err() {
-            self.errors.record(
-                settings.report_errors,
-                format_args!("a panic while building a log line"),
-            );
-        }
+        self.path.on_event(event, cx);
     }
 }
 
@@ -550,7 +502,10 @@ mod tests {
             .promote_span_field("tenantId")
             .with_ansi(true)
             .with_writer(std::io::stderr);
-        assert_eq!(&*layer.promote, ["tenant_id".into(), "tenantId".into()]);
-        assert!(layer.settings.ansi);
+        assert_eq!(
+            layer.path.context.promoted(),
+            ["tenant_id".into(), "tenantId".into()]
+        );
+        assert!(layer.path.format.settings.ansi);
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::shared::{Config, Shared};
 use super::{exit, worker, NonBlocking, WriterGuard};
-use crate::{ErrorCounter, Schema};
+use crate::output::ErrorCounter;
+use crate::schema::Schema;
 
 /// The capacity of the queue unless set: 4 MiB, some 20,000 lines of 200 bytes.
 pub(crate) const DEFAULT_CAPACITY: usize = 4 << 20;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing_subscriber::fmt::MakeWriter;
 
 use super::shared::Shared;
-use crate::ErrorCounter;
+use crate::output::ErrorCounter;
 
 /// A writer that queues each line in memory for a background thread to write, so that logging
 /// never waits for the output.

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::{ErrorCounter, Schema};
+use crate::output::ErrorCounter;
+use crate::schema::Schema;
 
 /// What a [`Shared`] is built with; fixed for its life.
 #[derive(Debug)]

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::shared::{Shared, Worker};
 use crate::json;
-use crate::{ErrorCounter, Schema};
+use crate::output::ErrorCounter;
+use crate::schema::Schema;
 
 /// How long the worker waits for more lines after a batch before it writes them: the bound on
 /// how late a line reaches the writer under steady load, when no producer wakes the worker.

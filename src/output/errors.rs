@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Counts the lines a [`JsonLayer`](crate::JsonLayer) could not write.
+/// Counts the lines an output layer ([`JsonLayer`](crate::JsonLayer), [`PrettyLayer`](crate::PrettyLayer)) could not write.
 ///
 /// A failed write (closed pipe, full disk) or a writer that panics never reaches the
 /// application: the line is dropped and counted here, so a health check can watch it.
