@@ -16,11 +16,15 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::Registry;
 
+use crate::filter::KeepSpans;
+use crate::layer::JsonLayer;
+use crate::pretty::LogFormat;
+use crate::pretty::PrettyLayer;
 use crate::schema::set_process_schema;
-use crate::{
-    JsonLayer, KeepSpans, LogFormat, NonBlocking, NonBlockingBuilder, PrettyLayer, Schema,
-    WriterGuard,
-};
+use crate::schema::Schema;
+use crate::writer::NonBlocking;
+use crate::writer::NonBlockingBuilder;
+use crate::writer::WriterGuard;
 
 /// How long dropping a [`Guard`] waits for a writer of the user's own to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -191,7 +195,7 @@ where
     }
     install_panic_hook();
     // Our bridge rather than tracing-log's `LogTracer`: it keeps the records' key-values.
-    crate::LogBridge::new()
+    crate::log_bridge::LogBridge::new()
         .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;

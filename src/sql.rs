@@ -102,7 +102,7 @@
 
 use std::borrow::Cow;
 
-use crate::Context;
+use crate::context::Context;
 
 /// Returns `sql` with a comment naming the current request: its request id, `traceparent`
 /// and `tracestate`. See the [module docs](self) for the format, and [`Tagger`] to choose

@@ -8,7 +8,7 @@ use tracing::instrument::{Instrument, Instrumented};
 use tracing::Span;
 
 use super::current::{run_in, Mode, Scoped};
-use super::Context;
+use super::store::Context;
 
 /// Carries the context into a future, or runs it deliberately without one.
 ///

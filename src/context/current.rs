@@ -10,8 +10,9 @@ use std::task::{ready, Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::store::Context;
 use super::store::Known;
-use super::{Context, Value};
+use super::value::Value;
 
 /// A scope's frame: the context it makes current, or `None` for a scope that runs
 /// deliberately without one. Each scope has a token of its own, so it removes exactly its own

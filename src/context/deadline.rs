@@ -7,7 +7,7 @@
 //! [`Context`]). It is never written on a line; [`JsonLayer::with_elapsed`] writes the time
 //! since the context was made.
 //!
-//! [`JsonLayer::with_elapsed`]: crate::JsonLayer::with_elapsed
+//! [`JsonLayer::with_elapsed`]: crate::layer::JsonLayer::with_elapsed
 
 use std::error::Error;
 use std::fmt;
@@ -21,7 +21,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
 use super::current::with_current;
-use super::Context;
+use super::store::Context;
 
 // === impl Context ===
 

@@ -14,7 +14,7 @@ use crate::schema::push_name_forms;
 /// A span created while a [`Context`](crate::Context) is current remembers it, and entering
 /// the span where no scope is active makes it current again, exactly as with a
 /// [`JsonLayer`](crate::JsonLayer). Use it when the output is another layer, so that
-/// [`Context::current`](crate::Context::current), [`request_id`](crate::request_id),
+/// [`Context::current`](crate::context::Context::current), [`request_id`](crate::request_id),
 /// [`sql::tag`](crate::sql::tag) and the HTTP middleware work under it: tracing-subscriber's
 /// `fmt` layer in development, `opentelemetry-appender-tracing` for OTLP logs, a layer of
 /// your own that reads the context.
@@ -71,7 +71,7 @@ impl ContextLayer {
     }
 
     /// Promotes a span field to a context key, as
-    /// [`JsonLayer::promote_span_field`](crate::JsonLayer::promote_span_field) does. Defaults
+    /// [`JsonLayer::promote_span_field`](crate::layer::JsonLayer::promote_span_field) does. Defaults
     /// to none.
     ///
     /// ```

@@ -11,6 +11,7 @@ pub(crate) mod current;
 mod deadline;
 mod layer;
 mod payload;
+mod slot;
 pub(crate) mod spans;
 mod store;
 mod to_value;
@@ -29,4 +30,5 @@ pub use value::Value;
 pub(crate) use to_value::to_value;
 
 pub(crate) use current::with_current_or;
-pub(crate) use store::{Entries, Known, Slot};
+pub(crate) use slot::Slot;
+pub(crate) use store::{Entries, Known};

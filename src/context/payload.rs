@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use super::{Context, Value};
+use super::store::Context;
+use super::value::Value;
 
 /// The key of the time remaining until the deadline, in milliseconds.
 const REMAINING_KEY: &str = "$remainingMs";

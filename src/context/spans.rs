@@ -13,7 +13,8 @@ use tracing_subscriber::layer;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::current::{pop_span, push_span, with_current_or};
-use super::{Context, Value};
+use super::store::Context;
+use super::value::Value;
 
 /// Which of our layers keeps a span's frames. Every layer of ours in a subscriber sees every
 /// span; the first one to store the span's context pushes and pops its frames, so two layers

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use serde::ser::{self, Impossible, Serialize};
 
-use super::Value;
+use super::value::Value;
 
 /// Why a value could not be set in a context: its `Serialize` impl failed or panicked, or it
 /// produced a map whose keys are not strings. The context is left as it was.

@@ -11,7 +11,7 @@ use crate::json;
 /// A value in a request context.
 ///
 /// Values keep their JSON type on the line: `set_user_id(42)` writes `"userId":42` and
-/// `set_user_id("42")` writes `"userId":"42"`. [`Context::set`](crate::Context::set) takes any
+/// `set_user_id("42")` writes `"userId":"42"`. [`Context::set`](crate::context::Context::set) takes any
 /// `serde::Serialize` value and keeps it as a `Value`: arrays and objects nest
 /// (`set("roles", ["admin", "editor"])` writes `"roles":["admin","editor"]`).
 ///

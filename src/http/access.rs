@@ -1,15 +1,12 @@
 //! [`Access`]: what is known about a request when it ends, handed to the access hook.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
 
-use super::grpc::GrpcCall;
-use super::{GrpcCode, OnAccess};
-use crate::Context;
+use super::grpc::GrpcCode;
 
-/// A request that has ended, as the [`OnAccess`] hook sees it.
+/// A request that has ended, as the [`OnAccess`](super::OnAccess) hook sees it.
 ///
 /// # Examples
 ///
@@ -36,7 +33,7 @@ pub struct Access<'a> {
     pub latency: Duration,
     /// The bytes of response body sent, `None` if no response was made.
     pub size: Option<u64>,
-    /// The request headers the hook asked for in [`OnAccess::request_headers`].
+    /// The request headers the hook asked for in [`OnAccess::request_headers`](super::OnAccess::request_headers).
     pub headers: &'a [(HeaderName, HeaderValue)],
     /// How the request ended.
     pub outcome: Outcome,
@@ -97,64 +94,5 @@ impl Outcome {
         } else {
             Outcome::Aborted
         }
-    }
-}
-
-/// What the middleware keeps about a request until it ends, to hand to the hook once.
-pub(crate) struct Pending {
-    pub(crate) on_access: Arc<dyn OnAccess>,
-    pub(crate) ctx: Context,
-    pub(crate) method: Method,
-    pub(crate) uri: Uri,
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(crate) start: Instant,
-    pub(crate) route: Option<String>,
-    // `Some` for a gRPC call: its status, read from the response headers and trailers.
-    pub(crate) grpc: Option<GrpcCall>,
-}
-
-impl Pending {
-    /// Reads a gRPC call's status from response headers or trailers; a request that is not
-    /// gRPC ignores them.
-    pub(crate) fn observe_grpc(&mut self, headers: &http::HeaderMap) {
-        if let Some(grpc) = &mut self.grpc {
-            grpc.observe(headers);
-        }
-    }
-
-    /// Runs the hook with the request's context current.
-    pub(crate) fn finish(
-        self,
-        status: Option<StatusCode>,
-        size: Option<u64>,
-        outcome: Outcome,
-        error: Option<&str>,
-    ) {
-        self.ctx
-            .in_scope(|| self.finish_in_scope(status, size, outcome, error));
-    }
-
-    /// Runs the hook; the caller has made the request's context current.
-    pub(crate) fn finish_in_scope(
-        &self,
-        status: Option<StatusCode>,
-        size: Option<u64>,
-        outcome: Outcome,
-        error: Option<&str>,
-    ) {
-        let access = Access {
-            method: &self.method,
-            uri: &self.uri,
-            status,
-            latency: self.start.elapsed(),
-            size,
-            headers: &self.headers,
-            outcome,
-            error,
-            route: self.route.as_deref(),
-            grpc_status: self.grpc.as_ref().and_then(|g| g.status),
-            grpc_message: self.grpc.as_ref().and_then(|g| g.message.as_deref()),
-        };
-        self.on_access.on_access(&access);
     }
 }

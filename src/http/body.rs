@@ -10,10 +10,10 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tracing::Span;
 
-use super::access::Pending;
-use super::Outcome;
+use super::access::Outcome;
+use super::pending::Pending;
 use crate::context::spans::enter_in_scope;
-use crate::Context;
+use crate::context::Context;
 
 pin_project! {
     /// The response body of [`RequestContext`](super::RequestContext): polls the inner body

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::Context;
+use crate::context::Context;
 
 /// How a timeout header's value is written. See
 /// [`RequestContextLayer::timeout_header`](super::RequestContextLayer::timeout_header).

@@ -10,10 +10,11 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 use tracing::Span;
 
-use super::access::Pending;
-use super::{Outcome, ResponseBody};
+use super::access::Outcome;
+use super::body::ResponseBody;
+use super::pending::Pending;
 use crate::context::spans::enter_in_scope;
-use crate::Scoped;
+use crate::context::Scoped;
 
 pin_project! {
     /// The response future of [`RequestContext`](super::RequestContext): runs the inner

@@ -3,8 +3,8 @@
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::context::Context;
 use crate::trace_context::{incoming_tracestate, request_traceparent, TraceParent};
-use crate::Context;
 
 /// Writes a new `traceparent` for one outgoing call, and the request's `tracestate`, into
 /// the call's headers, replacing any there; returns that `traceparent`.

@@ -7,10 +7,15 @@ use std::time::Duration;
 use http::HeaderName;
 use tower_layer::Layer;
 
-use super::TimeoutFormat;
-use super::{
-    DefaultMakeRequestId, DefaultOnAccess, HttpRoute, MakeRequestId, OnAccess, RequestContext,
-};
+use super::config::Config;
+
+use super::deadline::TimeoutFormat;
+use super::make_request_id::DefaultMakeRequestId;
+use super::make_request_id::MakeRequestId;
+use super::on_access::DefaultOnAccess;
+use super::on_access::OnAccess;
+use super::route::HttpRoute;
+use super::service::RequestContext;
 
 /// Opens a request [`Context`](crate::Context) around every request of a tower service: request
 /// id, W3C trace context, response header and the access line.
@@ -37,32 +42,6 @@ pub struct RequestContextLayer {
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
     http_route: Arc<dyn HttpRoute>,
-}
-
-/// The settings a service reads for each request.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) header: HeaderName,
-    pub(crate) response_header: bool,
-    pub(crate) trace_context: bool,
-    pub(crate) access_line: bool,
-    pub(crate) keep_invalid: bool,
-    pub(crate) span: bool,
-    pub(crate) deadline: super::deadline::DeadlineConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            header: super::X_REQUEST_ID,
-            response_header: true,
-            trace_context: true,
-            access_line: true,
-            keep_invalid: false,
-            span: true,
-            deadline: super::deadline::DeadlineConfig::default(),
-        }
-    }
 }
 
 // === impl RequestContextLayer ===
@@ -241,7 +220,7 @@ impl<S> Layer<S> for RequestContextLayer {
 /// # Deadlines
 ///
 /// The middleware can give each request's context a deadline (see
-/// [`Context::with_timeout`](crate::Context::with_timeout)): the layer's
+/// [`Context::with_timeout`](crate::context::Context::with_timeout)): the layer's
 /// [`timeout`](Self::timeout), a timeout the client sends in a
 /// [header](Self::timeout_header), or the earlier of the two: a client can shorten the
 /// server's time budget, never lengthen it. Both are off by default.

@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
 
-use super::RequestId;
+use super::request_id::RequestId;
 use crate::trace_context::rng;
 
 /// Makes the id of a request that has no valid request id header.

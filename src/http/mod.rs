@@ -220,6 +220,7 @@ pub use crate::trace_context::{
 mod access;
 mod access_callsite;
 mod body;
+mod config;
 mod deadline;
 mod future;
 mod grpc;
@@ -227,8 +228,10 @@ mod inject;
 mod layer;
 mod make_request_id;
 mod on_access;
+mod pending;
 mod propagate;
 mod request_id;
+mod request_trace;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 mod route;

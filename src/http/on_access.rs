@@ -6,9 +6,12 @@ use http::header::{AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, SET_COOKIE};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tracing::Level;
 
+use super::access::Access;
+use super::access::Outcome;
 use super::access_callsite::{AccessCallsites, AccessValues};
-use super::{Access, GrpcCode, Outcome};
-use crate::{Context, Schema};
+use super::grpc::GrpcCode;
+use crate::context::Context;
+use crate::schema::Schema;
 
 /// The longest header value written on an access line.
 const MAX_HEADER_VALUE: usize = 256;

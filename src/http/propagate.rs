@@ -12,9 +12,10 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{inject_trace_context, RequestId};
+use super::inject::inject_trace_context;
+use super::request_id::RequestId;
+use crate::context::Context;
 use crate::trace_context::TraceParent;
-use crate::Context;
 
 /// The target of the line written for each outgoing call.
 const TARGET: &str = "outgoing";

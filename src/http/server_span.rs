@@ -14,7 +14,7 @@ use opentelemetry::trace::{
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::service::RequestTrace;
+use super::request_trace::RequestTrace;
 use crate::otel::SpanIds;
 use crate::trace_context::SAMPLED;
 

@@ -15,7 +15,7 @@ use tracing::{Event, Metadata};
 use tracing_log::NormalizeEvent;
 
 use super::line::bloom_bits;
-use super::Prepared;
+use super::prepared::Prepared;
 use crate::json;
 use crate::schema::KeyCase;
 
@@ -209,7 +209,7 @@ pub(crate) fn lookup(event: &Event<'_>, prepared: &Prepared) -> Rc<CallsiteInfo>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::Settings;
+    use crate::layer::prepared::Settings;
 
     fn prepared() -> Prepared {
         Prepared::new(Settings::default(), &[], vec!["password".into()])

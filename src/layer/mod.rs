@@ -75,7 +75,7 @@ use prepared::{Prepared, Settings};
 ///
 /// # Context
 ///
-/// The context written is the current one (see [`Context::current`](crate::Context::current)):
+/// The context written is the current one (see [`Context::current`](crate::context::Context::current)):
 /// the innermost active scope's; where no scope is active, for an event with an explicit
 /// parent (`info!(parent: &span, ..)`), the one that span carries, else the current span's.
 ///

@@ -59,7 +59,7 @@
 //! The default lookup reads one thread-local for an event in the current span; an event with
 //! an explicit parent looks that span up. Neither allocates.
 //!
-//! [`JsonLayer::lookup_span_ids`]: crate::JsonLayer::lookup_span_ids
+//! [`JsonLayer::lookup_span_ids`]: crate::layer::JsonLayer::lookup_span_ids
 
 mod ids;
 mod lookup;

@@ -6,7 +6,7 @@ use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
 
-use crate::Schema;
+use crate::schema::Schema;
 
 /// The values `LOG_FORMAT` takes, for the message about any other.
 const KNOWN: &str = "json, ecs, otel, gcp, datadog, pretty";

@@ -289,7 +289,7 @@ where
     }
 
     /// Promotes a span field to a context key, as
-    /// [`JsonLayer::promote_span_field`](crate::JsonLayer::promote_span_field) does: when a
+    /// [`JsonLayer::promote_span_field`](crate::layer::JsonLayer::promote_span_field) does: when a
     /// span created inside a context has (or later records) a field of this name, its value
     /// is set in the context. Give a `PrettyLayer` used in place of a `JsonLayer` the same
     /// list, so that development lines carry the same keys. Defaults to none.

@@ -87,7 +87,7 @@ pub(crate) struct AccessKeys {
 }
 
 /// How the names of extra context keys (those given to [`set`](crate::set) and
-/// [`Context::with`](crate::Context::with)) are written.
+/// [`Context::with`](crate::context::Context::with)) are written.
 ///
 /// Extra keys are stored in snake case (`tenantId` and `tenant_id` are the same key), and
 /// written in the case the schema asks for.

@@ -6,7 +6,7 @@ use super::values::{DurationFormat, ErrorKeys, IdFormat};
 
 impl Schema {
     /// Sets the key written (`true`) on a line that the line-size cap cut (see
-    /// [`JsonLayer::max_line_bytes`](crate::JsonLayer::max_line_bytes)). Defaults to
+    /// [`JsonLayer::max_line_bytes`](crate::layer::JsonLayer::max_line_bytes)). Defaults to
     /// `truncated`.
     ///
     /// ```
@@ -122,7 +122,7 @@ impl Schema {
     }
 
     /// Sets the key of the source file, written with
-    /// [`JsonLayer::with_file`](crate::JsonLayer::with_file). Defaults to `file`.
+    /// [`JsonLayer::with_file`](crate::layer::JsonLayer::with_file). Defaults to `file`.
     ///
     /// ```
     /// let schema = tracing_ambient::Schema::DEFAULT.with_file_key("log.origin.file.name");
@@ -133,7 +133,7 @@ impl Schema {
     }
 
     /// Sets the key of the source line, written with
-    /// [`JsonLayer::with_line_number`](crate::JsonLayer::with_line_number). Defaults to
+    /// [`JsonLayer::with_line_number`](crate::layer::JsonLayer::with_line_number). Defaults to
     /// `line`.
     ///
     /// ```
@@ -164,7 +164,7 @@ impl Schema {
     }
 
     /// Sets the key of the name of the thread that logged, written with
-    /// [`JsonLayer::with_thread_names`](crate::JsonLayer::with_thread_names). Defaults to
+    /// [`JsonLayer::with_thread_names`](crate::layer::JsonLayer::with_thread_names). Defaults to
     /// `threadName`.
     ///
     /// ```
@@ -179,7 +179,7 @@ impl Schema {
     }
 
     /// Sets the key of the name of the event's span, written with
-    /// [`JsonLayer::with_span_name`](crate::JsonLayer::with_span_name). Defaults to `span`.
+    /// [`JsonLayer::with_span_name`](crate::layer::JsonLayer::with_span_name). Defaults to `span`.
     ///
     /// ```
     /// let schema = tracing_ambient::Schema::DEFAULT.with_span_name_key("span.name");
@@ -515,7 +515,7 @@ impl Schema {
 /// # Elapsed key
 ///
 /// The key of the time since the request's context was made, in milliseconds, which
-/// [`JsonLayer::with_elapsed`](crate::JsonLayer::with_elapsed) writes on lines that have a
+/// [`JsonLayer::with_elapsed`](crate::layer::JsonLayer::with_elapsed) writes on lines that have a
 /// context.
 impl Schema {
     /// Sets the key of the time since the context was made. Defaults to `elapsedMs`.
@@ -635,7 +635,7 @@ impl Schema {
 
     /// Sets string fields written on every line, after the layer's own keys, such as
     /// `("ecs.version", "1.12.0")`. A static field of the layer with the same key
-    /// ([`JsonLayer::static_field`](crate::JsonLayer::static_field)) replaces one. Defaults to
+    /// ([`JsonLayer::static_field`](crate::layer::JsonLayer::static_field)) replaces one. Defaults to
     /// none.
     ///
     /// ```
@@ -651,7 +651,7 @@ impl Schema {
 
     /// Sets fields taken from environment variables, as `(key, variable)` pairs, such as
     /// `("dd.service", "DD_SERVICE")`. The variables are read when the layer is built
-    /// ([`JsonLayer::schema`](crate::JsonLayer::schema) and each later setter); one that is
+    /// ([`JsonLayer::schema`](crate::layer::JsonLayer::schema) and each later setter); one that is
     /// unset, empty or not UTF-8 writes nothing. The value is written on every line as a
     /// string, like a static field, and a static field with the same key replaces it.
     /// Defaults to none.

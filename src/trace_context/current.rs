@@ -1,20 +1,11 @@
 //! The current request's trace context, read from its [`Context`]: its own `traceparent`, a
 //! new one for each outgoing call, its `tracestate` and its caller's span id.
 
+use crate::context::Context;
 use crate::context::Entries;
-use crate::Context;
 
 use super::traceparent::{hex, TraceParent, SAMPLED};
 use super::tracestate::TraceState;
-
-/// What the middleware keeps with a request about its trace, beside the `trace_id` and
-/// `span_id` entries: never written on a line.
-#[derive(Debug, Clone)]
-pub(crate) struct TraceInfo {
-    pub(crate) flags: u8,
-    pub(crate) parent_id: Option<[u8; 8]>,
-    pub(crate) tracestate: Option<TraceState>,
-}
 
 /// Returns the current request's own `traceparent`, `None` outside a request.
 ///

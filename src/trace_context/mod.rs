@@ -48,6 +48,7 @@
 //! [Trace Context]: https://www.w3.org/TR/trace-context/
 
 mod current;
+mod info;
 pub(crate) mod rng;
 mod traceparent;
 mod tracestate;
@@ -56,7 +57,7 @@ pub use current::{child, current, parent_span_id, traceparent, tracestate};
 pub use traceparent::{InvalidTraceParent, TraceParent};
 pub use tracestate::{InvalidTraceState, TraceState};
 
-pub(crate) use current::TraceInfo;
 pub(crate) use current::{incoming_tracestate, request_traceparent, sampled_in};
+pub(crate) use info::TraceInfo;
 #[cfg(feature = "http")]
 pub(crate) use traceparent::SAMPLED;

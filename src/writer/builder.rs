@@ -4,8 +4,10 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::guard::WriterGuard;
+use super::non_blocking::NonBlocking;
 use super::shared::{Config, Shared};
-use super::{exit, worker, NonBlocking, WriterGuard};
+use super::{exit, worker};
 use crate::output::ErrorCounter;
 use crate::schema::Schema;
 
@@ -152,7 +154,7 @@ impl NonBlockingBuilder {
     /// # drop(layer);
     /// ```
     ///
-    /// [`JsonLayer::error_counter`]: crate::JsonLayer::error_counter
+    /// [`JsonLayer::error_counter`]: crate::layer::JsonLayer::error_counter
     pub fn error_counter(self, errors: ErrorCounter) -> Self {
         Self { errors, ..self }
     }
