@@ -1,7 +1,8 @@
-//! The request span (issue 8 §2, without OpenTelemetry): one `tracing` span per request,
-//! named and fielded after OpenTelemetry's HTTP server conventions, with the handler's lines
-//! and the access line inside it, through a real server and client. The context behaves as
-//! without the span: every line still carries the request.
+//! The request span (issue 8 §2, without OpenTelemetry): one `tracing` span per request when
+//! asked for with `with_span(true)`, named and fielded after OpenTelemetry's HTTP server
+//! conventions, with the handler's lines and the access line inside it, through a real server
+//! and client. By default (issue 20) no span is made where no OpenTelemetry layer tracks it,
+//! and the lines are the same either way: every line still carries the request.
 #![cfg(feature = "http")]
 
 mod common;
@@ -132,6 +133,20 @@ fn matched_path(request: &http::request::Parts) -> Option<String> {
 /// Serves `layer` around two routes, makes one request to `path`, and returns what the
 /// recorder saw of the request span, the events in it, and the JSON lines.
 fn one_request(layer: RequestContextLayer, path: &str) -> (Vec<Seen>, Vec<common::Line>, String) {
+    let (seen, lines, mut ids) = requests(layer, &[(path, &[])]);
+    (seen, lines, ids.remove(0))
+}
+
+/// One request to send: its path and its headers.
+type ToSend<'a> = (&'a str, &'a [(&'a str, &'a [u8])]);
+
+/// Serves `layer` around two routes under a subscriber of its own, makes the requests one
+/// after the other (each a path and its headers), and returns what the recorder saw, the JSON
+/// lines and each request's id.
+fn requests(
+    layer: RequestContextLayer,
+    requests: &[ToSend<'_>],
+) -> (Vec<Seen>, Vec<common::Line>, Vec<String>) {
     let recorder = Recorder::default();
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry()
@@ -144,32 +159,46 @@ fn one_request(layer: RequestContextLayer, path: &str) -> (Vec<Seen>, Vec<common
         .enable_all()
         .build()
         .unwrap();
-    let request_id = runtime.block_on(async {
+    let request_ids = runtime.block_on(async {
         let app = Router::new()
             .route("/orders/{id}", get(order))
             .route("/missing/{id}", get(missing))
             .layer(layer);
         let addr = serve(app).await;
-        let reply = send(&client(), addr, path, &[]).await;
-        let id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
-        // The access line is written once the body has gone; the span closes after it.
-        for _ in 0..500 {
-            let seen = recorder.0.lock().unwrap().clone();
-            let opened = seen.iter().any(|s| matches!(s, Seen::NewSpan { .. }));
-            let closed = seen.iter().any(|s| matches!(s, Seen::Close { .. }));
-            let access = capture
-                .lines()
-                .iter()
-                .any(|l| l.str("target") == Some("access"));
-            if access && closed == opened {
-                break;
+        let client = client();
+        let mut ids = Vec::new();
+        for (n, (path, headers)) in requests.iter().enumerate() {
+            let reply = send(&client, addr, path, headers).await;
+            ids.push(reply.headers["x-request-id"].to_str().unwrap().to_owned());
+            // The access line is written once the body has gone; the span closes after it.
+            let mut done = false;
+            for _ in 0..500 {
+                let seen = recorder.0.lock().unwrap().clone();
+                let opened = seen
+                    .iter()
+                    .filter(|s| matches!(s, Seen::NewSpan { .. }))
+                    .count();
+                let closed = seen
+                    .iter()
+                    .filter(|s| matches!(s, Seen::Close { .. }))
+                    .count();
+                let access = capture
+                    .lines()
+                    .iter()
+                    .filter(|l| l.str("target") == Some("access"))
+                    .count();
+                if access == n + 1 && closed == opened {
+                    done = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            assert!(done, "request {n} did not end within 5 s");
         }
-        id
+        ids
     });
     let seen = recorder.0.lock().unwrap().clone();
-    (seen, capture.lines(), request_id)
+    (seen, capture.lines(), request_ids)
 }
 
 /// The request span's id, name and fields (with the recorded ones merged), and the position
@@ -233,7 +262,9 @@ fn assert_lines_in_span(seen: &[Seen], lines: &[common::Line], span: u64, closed
 
 #[test]
 fn each_request_has_a_server_span_with_the_route_and_status() {
-    let layer = RequestContextLayer::new().http_route(matched_path);
+    let layer = RequestContextLayer::new()
+        .with_span(true)
+        .http_route(matched_path);
     let (seen, lines, id) = one_request(layer, "/orders/7?token=secret");
     let (span, name, fields, closed) = request_span(&seen);
     assert_eq!(name, "HTTP request");
@@ -255,7 +286,7 @@ fn each_request_has_a_server_span_with_the_route_and_status() {
 
 #[test]
 fn without_a_route_hook_the_span_has_no_route_and_the_status_is_recorded() {
-    let (seen, lines, id) = one_request(RequestContextLayer::new(), "/missing/3");
+    let (seen, lines, id) = one_request(RequestContextLayer::new().with_span(true), "/missing/3");
     let (span, _, fields, closed) = request_span(&seen);
     assert_eq!(fields.get("http.route"), None);
     assert_eq!(fields["otel.name"], json!("GET"));
@@ -284,5 +315,71 @@ fn the_span_can_be_switched_off() {
     assert_eq!(lines.len(), 2);
     for line in &lines {
         assert_eq!(line.str("requestId"), Some(id.as_str()));
+    }
+}
+
+/// The request spans the recorder saw.
+fn request_spans(seen: &[Seen]) -> usize {
+    seen.iter()
+        .filter(|s| matches!(s, Seen::NewSpan { name, .. } if name == "HTTP request"))
+        .count()
+}
+
+#[test]
+fn by_default_no_span_is_made_where_no_opentelemetry_layer_tracks_it() {
+    let paths: Vec<ToSend<'_>> = vec![("/orders/1", &[]); 5];
+    let (seen, lines, ids) = requests(RequestContextLayer::new(), &paths);
+    // With the `opentelemetry` feature, the first request under a subscriber makes its span
+    // to learn whether a layer tracks it; none does here, so the other four make none.
+    // Without the feature no layer can need it.
+    let learning = usize::from(cfg!(feature = "opentelemetry"));
+    assert_eq!(request_spans(&seen), learning, "{seen:?}");
+    assert_eq!(ids.len(), 5);
+    assert_eq!(
+        lines.len(),
+        10,
+        "a handler line and an access line per request"
+    );
+    for id in &ids {
+        let of_request: Vec<_> = lines
+            .iter()
+            .filter(|l| l.str("requestId") == Some(id.as_str()))
+            .collect();
+        assert_eq!(of_request.len(), 2, "{id}: {lines:?}");
+    }
+}
+
+/// The keys whose values differ from one request to the next whatever the span does: the
+/// time, the latency and the request's own span id (random).
+const VOLATILE: [&str; 3] = ["timestamp", "latencyMs", "spanId"];
+
+#[test]
+fn the_lines_are_the_same_with_and_without_the_span() {
+    let headers: &[(&str, &[u8])] = &[
+        ("x-request-id", b"req-same-1"),
+        (
+            "traceparent",
+            b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ),
+    ];
+    let paths: Vec<ToSend<'_>> = vec![("/orders/9", headers), ("/missing/9", headers)];
+    let layer = || RequestContextLayer::new().http_route(matched_path);
+    let (with_seen, with, _) = requests(layer().with_span(true), &paths);
+    let (without_seen, without, _) = requests(layer().with_span(false), &paths);
+    assert_eq!(request_spans(&with_seen), 2);
+    assert_eq!(request_spans(&without_seen), 0);
+    assert_eq!(with.len(), 4, "{with:?}");
+    assert_eq!(without.len(), 4, "{without:?}");
+    for (a, b) in with.iter().zip(&without) {
+        assert_eq!(a.keys(), b.keys(), "the same keys in the same order");
+        for (key, value) in &a.entries {
+            if VOLATILE.contains(&key.as_str()) {
+                continue;
+            }
+            assert_eq!(Some(value), b.get(key), "{key}");
+        }
+        // The request's trace id is the caller's with or without the span.
+        assert_eq!(a.str("traceId"), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(a.str("requestId"), Some("req-same-1"));
     }
 }

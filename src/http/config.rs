@@ -4,6 +4,7 @@
 use http::HeaderName;
 
 use super::deadline::DeadlineConfig;
+use super::request_span::SpanMode;
 use super::X_REQUEST_ID;
 
 /// The settings a service reads for each request.
@@ -14,7 +15,7 @@ pub(crate) struct Config {
     pub(crate) trace_context: bool,
     pub(crate) access_line: bool,
     pub(crate) keep_invalid: bool,
-    pub(crate) span: bool,
+    pub(crate) span: SpanMode,
     pub(crate) deadline: DeadlineConfig,
 }
 
@@ -26,7 +27,7 @@ impl Default for Config {
             trace_context: true,
             access_line: true,
             keep_invalid: false,
-            span: true,
+            span: SpanMode::Auto,
             deadline: DeadlineConfig::default(),
         }
     }

@@ -8,6 +8,7 @@ use http::HeaderName;
 use tower_layer::Layer;
 
 use super::config::Config;
+use super::request_span::SpanMode;
 
 use super::deadline::TimeoutFormat;
 use super::make_request_id::DefaultMakeRequestId;
@@ -140,15 +141,21 @@ impl RequestContextLayer {
         self.config(|c| c.keep_invalid = yes)
     }
 
-    /// Sets whether a `tracing` span is opened for each request (see "Request span" in the
-    /// [module docs](super)). Defaults to `true`.
+    /// Sets whether a `tracing` span is opened for each request: `true` always, `false`
+    /// never (see "Request span" in the [module docs](super)). Defaults to a span only where
+    /// a layer of the subscriber needs it: with the `opentelemetry` feature, where a
+    /// tracing-opentelemetry layer tracks it (the server span); without, never.
+    ///
+    /// Ask for it when a layer of your own reads the request span (its name, its fields, its
+    /// timing): the request's lines carry the context without it.
     ///
     /// ```
-    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_span(false);
+    /// let layer = tracing_ambient::http::RequestContextLayer::new().with_span(true);
     /// # drop(layer);
     /// ```
     pub fn with_span(self, yes: bool) -> Self {
-        self.config(|c| c.span = yes)
+        let mode = if yes { SpanMode::On } else { SpanMode::Off };
+        self.config(|c| c.span = mode)
     }
 
     /// Sets the hook that names the route a request matched, for the request span's

@@ -70,15 +70,23 @@
 //!
 //! # Request span
 //!
-//! Each request runs inside a `tracing` span at `info`, opened inside its context (so the
+//! A request can run inside a `tracing` span at `info`, opened inside its context (so the
 //! span carries the context wherever it is entered) and closed when the request ends. It is
-//! named and fielded after OpenTelemetry's HTTP server conventions, ready for a
-//! tracing-opentelemetry layer: name `HTTP request`, `otel.name` = `{method} {route}` (or
-//! `{method}` without a route), `otel.kind = "server"`, `http.request.method`, `url.path`
-//! (without the query string), `http.route` when the [`HttpRoute`] hook names it, and
+//! named and fielded after OpenTelemetry's HTTP server conventions, for a tracing-opentelemetry
+//! layer: name `HTTP request`, `otel.name` = `{method} {route}` (or `{method}` without a
+//! route), `otel.kind = "server"`, `http.request.method`, `url.path` (without the query
+//! string), `http.route` when the [`HttpRoute`] hook names it, and
 //! `http.response.status_code`, recorded when the response is made. The inner service's
 //! future, the response body, the handler's drop-time lines and the access line all run
-//! inside it. [`RequestContextLayer::with_span`] switches it off.
+//! inside it.
+//!
+//! The span is made only where something needs it. The request's lines, its access line and
+//! the spans made inside it carry the context without it, and a span costs its registry slot,
+//! its fields and every layer's callbacks. So by default it is made where a
+//! tracing-opentelemetry layer tracks it (feature `opentelemetry`; the first request under a
+//! subscriber makes it to learn whether one does), and [`RequestContextLayer::with_span`]
+//! says `true` (always, for a layer of your own that reads it) or `false` (never). Without
+//! the `opentelemetry` feature the default is no span. The lines are the same either way.
 //!
 //! ```text
 //! HTTP request{otel.name="GET /orders/{id}" otel.kind="server" http.request.method="GET" url.path="/orders/42" http.route="/orders/{id}" http.response.status_code=200}
@@ -231,6 +239,7 @@ mod on_access;
 mod pending;
 mod propagate;
 mod request_id;
+mod request_span;
 mod request_trace;
 #[cfg(feature = "reqwest")]
 mod reqwest;

@@ -18,16 +18,17 @@ use super::request_trace::RequestTrace;
 use crate::otel::SpanIds;
 use crate::trace_context::SAMPLED;
 
-/// Makes `span` the request's OpenTelemetry server span, and returns `trace` with its ids.
+/// Makes `span` the request's OpenTelemetry server span, and returns `trace` with its ids and
+/// whether a tracing-opentelemetry layer tracks the span.
 ///
 /// Its parent is the incoming `traceparent` (with its `tracestate`), or none: without a valid
 /// `traceparent` the request starts a trace, whatever span is current around the middleware.
 /// Returns `trace` as it was (the middleware's own ids) when the span is disabled, when
 /// no tracing-opentelemetry 0.34 layer is in the subscriber, when that layer does not track the
 /// span (filtered out of it), or when the span context it gives is invalid.
-pub(crate) fn adopt(span: &Span, mut trace: RequestTrace) -> RequestTrace {
+pub(crate) fn adopt(span: &Span, mut trace: RequestTrace) -> (RequestTrace, bool) {
     if span.is_disabled() {
-        return trace;
+        return (trace, false);
     }
     let parent = match trace.incoming {
         Some(tp) => {
@@ -53,17 +54,23 @@ pub(crate) fn adopt(span: &Span, mut trace: RequestTrace) -> RequestTrace {
     // `Err` when the layer is missing or the span was started already (never here: it was
     // made a moment ago and nothing has entered it).
     if span.set_parent(parent).is_err() {
-        return trace;
+        return (trace, false);
     }
     // Starts the OpenTelemetry span: its ids are decided now, and are the ones exported.
     let cx = span.context();
     let Some(ids) = SpanIds::from_span_context(cx.span().span_context()) else {
-        return trace;
+        return (trace, true);
     };
     trace.trace_id = ids.trace_id();
     trace.span_id = ids.span_id();
     trace.info.flags = if ids.is_sampled() { SAMPLED } else { 0 };
-    trace
+    (trace, true)
+}
+
+/// Whether a tracing-opentelemetry layer tracks `span`, for a request whose trace context
+/// the middleware does not read. Starts the OpenTelemetry span, as the first line in it would.
+pub(crate) fn is_tracked(span: &Span) -> bool {
+    !span.is_disabled() && span.context().span().span_context().is_valid()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::make_request_id::MakeRequestId;
 use super::on_access::OnAccess;
 use super::pending::Pending;
 use super::request_id::RequestId;
+use super::request_span::{request_span, SpanChoice};
 use super::request_trace::RequestTrace;
 use super::route::HttpRoute;
 use crate::context::spans::enter_in_scope;
@@ -176,38 +177,6 @@ impl<S> RequestContext<S> {
     }
 }
 
-/// The request span's `otel.name`: `{method} {http.route}`, or `{method}` when the route is
-/// unknown. Formatted only by a layer that reads it, so a request whose span no layer
-/// records makes no `String` for it.
-struct OtelName<'a> {
-    method: &'a str,
-    route: Option<&'a str>,
-}
-
-impl fmt::Display for OtelName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.route {
-            Some(route) => write!(f, "{} {route}", self.method),
-            None => f.write_str(self.method),
-        }
-    }
-}
-
-/// Opens the request's span, named and fielded after OpenTelemetry's HTTP server
-/// conventions; `http.response.status_code` is recorded when the response is made.
-fn request_span(parts: &Parts, route: Option<&str>) -> Span {
-    let method = parts.method.as_str();
-    tracing::info_span!(
-        "HTTP request",
-        otel.name = %OtelName { method, route },
-        otel.kind = "server",
-        http.request.method = method,
-        url.path = parts.uri.path(),
-        http.route = route,
-        http.response.status_code = tracing::field::Empty,
-    )
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContext<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -237,14 +206,16 @@ where
             .config
             .trace_context
             .then(|| RequestTrace::read(&parts.headers));
+        // Made only where a layer needs it (see `request_span`).
+        let span_choice = SpanChoice::new(self.config.span);
         // Asked once, for the span and the access line.
-        let route = if self.config.span || self.config.access_line {
+        let route = if span_choice.makes_span() || self.config.access_line {
             self.http_route.http_route(&parts)
         } else {
             None
         };
         // Made inside the context, so that the span carries it wherever it is entered.
-        let span = if self.config.span {
+        let span = if span_choice.makes_span() {
             ctx.in_scope(|| request_span(&parts, route.as_deref()))
         } else {
             Span::none()
@@ -269,9 +240,17 @@ where
             .map(|value| (self.config.header.clone(), value));
         // Stored once the span has given its ids, if it is an OpenTelemetry span: no user code
         // runs in the context before this, so every line of the request carries the same ids.
+        #[cfg(feature = "opentelemetry")]
+        let trace = trace.map(|trace| {
+            let (trace, tracked) = super::server_span::adopt(&span, trace);
+            span_choice.learn(|| tracked);
+            trace
+        });
+        #[cfg(feature = "opentelemetry")]
+        if trace.is_none() {
+            span_choice.learn(|| super::server_span::is_tracked(&span));
+        }
         if let Some(trace) = trace {
-            #[cfg(feature = "opentelemetry")]
-            let trace = super::server_span::adopt(&span, trace);
             trace.store(&ctx);
         }
         let request = Request::from_parts(parts, body);
