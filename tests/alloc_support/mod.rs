@@ -4,7 +4,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 pub struct Counting;
 
@@ -17,6 +17,13 @@ thread_local! {
 /// Whether every thread's allocations are counted too (see [`process_allocations_during`]).
 static PROCESS_COUNTING: AtomicBool = AtomicBool::new(false);
 static PROCESS_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+/// The bytes every thread has allocated and not freed, as sizes asked of the allocator (its
+/// own bookkeeping is not counted, so the figure does not depend on the allocator).
+static PROCESS_LIVE: AtomicIsize = AtomicIsize::new(0);
+
+fn live(bytes: isize) {
+    PROCESS_LIVE.fetch_add(bytes, Ordering::Relaxed);
+}
 
 fn count() {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
@@ -27,24 +34,37 @@ fn count() {
 
 #[allow(unsafe_code)]
 // Safety: every call is forwarded unchanged to the system allocator; counting touches only a
-// thread-local `Cell`.
+// thread-local `Cell` and two atomics, none of which allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
-        unsafe { System.alloc(layout) }
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            live(layout.size() as isize);
+        }
+        ptr
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count();
-        unsafe { System.alloc_zeroed(layout) }
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            live(layout.size() as isize);
+        }
+        ptr
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
-        unsafe { System.realloc(ptr, layout, new_size) }
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            live(new_size as isize - layout.size() as isize);
+        }
+        new
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -78,4 +98,9 @@ pub fn process_allocations_during(f: impl FnOnce()) -> usize {
     f();
     PROCESS_COUNTING.store(false, Ordering::SeqCst);
     PROCESS_ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// The bytes all threads of the process hold allocated now.
+pub fn process_live_bytes() -> isize {
+    PROCESS_LIVE.load(Ordering::SeqCst)
 }
