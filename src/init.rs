@@ -29,6 +29,10 @@ use crate::writer::WriterGuard;
 /// How long dropping a [`Guard`] waits for a writer of the user's own to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the panic hook's flush waits for a writer that writes nothing (see
+/// [`install_panic_hook`]).
+const PANIC_FLUSH_STALL: Duration = Duration::from_millis(250);
+
 /// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout
 /// through the [non-blocking writer](crate::non_blocking) in the schema `LOG_FORMAT` names
 /// (or human-readable lines), the `log` crate bridge and a panic hook (see
@@ -57,8 +61,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// batches, so a slow reader of stdout never blocks the program: when the queue is full, lines
 /// are dropped, counted in the layer's [`ErrorCounter`](crate::ErrorCounter) and reported in
 /// the stream by a `"log lines dropped"` line. The [`Guard`] flushes the queue when dropped,
-/// the panic hook flushes it before the previous hook runs, and on Unix an exit handler
-/// flushes it on `std::process::exit`. For other settings (blocking mode, queue size), build
+/// the panic hook flushes it before the previous hook runs (as long as the reader makes
+/// progress, see [`install_panic_hook`]), and on Unix an exit handler flushes it on
+/// `std::process::exit`. For other settings (blocking mode, queue size), build
 /// the writer with [`NonBlockingBuilder`] and pass the layer to [`try_init_with`].
 ///
 /// Human-readable lines are written to stdout directly, a line per write: they are for a
@@ -241,10 +246,22 @@ fn needs_default(rust_log: &str, target: &str) -> bool {
 /// The line is logged on the panicking thread, so it carries the context of the panicking
 /// request. It has the panic message as its message, and the fields `location`
 /// (`file:line:column`), `thread` and, when backtraces are enabled (`RUST_BACKTRACE=1`),
-/// `backtrace`. Then every [non-blocking writer](crate::non_blocking) is flushed (each for at
-/// most its flush timeout), so that the line and those before it are written even if the
-/// previous hook, or `panic = "abort"`, ends the process. The flush is quick unless the reader
-/// of the output has stalled: then the panicking thread waits out the timeout.
+/// `backtrace`. Then every [non-blocking writer](crate::non_blocking) is flushed, so that the
+/// line and those before it are written even if the previous hook, or `panic = "abort"`,
+/// ends the process.
+///
+/// # A stalled reader
+///
+/// A hook cannot tell a panic that ends the process from one that is caught (a handler's
+/// panic the middleware turns into a 500, a `Debug` impl the layer guards, a task's panic
+/// tokio keeps in its `JoinHandle`), and a caught panic must not stop the service on a reader
+/// that has stalled. So the flush waits only while the writer makes progress: it gives up
+/// once the writer has written nothing for 250 ms, and at once when an earlier panic's flush
+/// gave up and the writer has written nothing since. A stalled reader costs one panicking
+/// thread 250 ms per stall, never each panic the flush timeout. The lines it gives up on stay
+/// queued; a process that then ends by returning from `main` or by `std::process::exit`
+/// still flushes them, each writer for its flush timeout. Built with `panic = "abort"`,
+/// where every panic ends the process, the hook waits for each writer's full flush timeout.
 ///
 /// [`init`] calls this; call it yourself when composing the subscriber by hand. It installs
 /// the hook once per process: later calls do nothing, so that a panic is never logged twice.
@@ -273,7 +290,12 @@ pub fn install_panic_hook() {
         } else {
             tracing::error!(target: "panic", location, thread, "{message}");
         }
-        crate::writer::flush_all();
+        if cfg!(panic = "abort") {
+            // The process ends when the hooks return: give the lines the whole timeout.
+            crate::writer::flush_all();
+        } else {
+            crate::writer::flush_all_while_moving(PANIC_FLUSH_STALL);
+        }
         previous(info);
     }));
 }

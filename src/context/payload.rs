@@ -29,9 +29,13 @@ const REMAINING_KEY: &str = "$remainingMs";
 
 /// Serializes the entries as a map of snake-case keys, well-known keys first, then the time
 /// remaining until the deadline, if any (see the module docs).
+///
+/// The entries are copied out first and serialized from the copy: the serializer is the
+/// caller's code (its writer too), and it may log or `set` on this very context, or run
+/// while another thread sets a key; none of that waits on the context's lock.
 impl Serialize for Context {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let entries = self.read();
+        let entries = self.read().clone();
         let mut map = serializer.serialize_map(None)?;
         for (key, slot) in entries.slots() {
             map.serialize_entry(key, slot)?;
@@ -191,5 +195,111 @@ mod tests {
             (other.deadline(), other.get("remaining_ms")),
             (None, Some(Value::I64(5)))
         );
+    }
+
+    /// A writer that runs code of the test's on each write, as a user's serializer (or its
+    /// writer) may.
+    struct Hooked<F: FnMut()>(Vec<u8>, F);
+
+    impl<F: FnMut()> std::io::Write for Hooked<F> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            (self.1)();
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` on a thread of its own and returns its result, failing the test if it takes
+    /// longer than the deadline (a deadlock, as the lock held across the serializer gave).
+    fn within_deadline<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (done, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(f());
+        });
+        wait.recv_timeout(Duration::from_secs(10))
+            .expect("finished before the 10 s deadline (no deadlock)")
+    }
+
+    /// Issue 19 §4: a serializer that logs and sets on the context it serializes.
+    #[test]
+    fn a_serializer_that_logs_and_sets_on_the_context_does_not_deadlock() {
+        use tracing_subscriber::prelude::*;
+
+        let writer = crate::test_support::MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(crate::JsonLayer::new(writer.clone()));
+        let (text, seen) = within_deadline(move || {
+            tracing::subscriber::with_default(subscriber, || {
+                let ctx = Context::new().with_request_id("job-7");
+                let inner = ctx.clone();
+                ctx.in_scope(|| {
+                    let mut writes = 0;
+                    let mut out = Hooked(Vec::new(), || {
+                        writes += 1;
+                        tracing::info!(writes, "serializing");
+                        inner.set("writes", writes);
+                    });
+                    serde_json::to_writer(&mut out, &ctx).unwrap();
+                    (String::from_utf8(out.0).unwrap(), ctx.get("writes"))
+                })
+            })
+        });
+        let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(payload["request_id"], "job-7");
+        // The copy was taken before the first write: the keys set during it are not in it.
+        assert_eq!(payload.get("writes"), None, "{payload}");
+        let Some(Value::I64(writes)) = seen else {
+            panic!("the sets went through: {seen:?}")
+        };
+        let lines: Vec<serde_json::Value> = writer
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len() as i64, writes);
+        assert!(writes >= 1);
+        for line in &lines {
+            assert_eq!(line["requestId"], "job-7", "{line}");
+        }
+    }
+
+    /// Issue 19 §4: a `set` from another thread while a slow serializer runs is not held up
+    /// by it. The serializer waits, on its first write, for the other thread's `set` to
+    /// finish; with the lock held across it, neither could.
+    #[test]
+    fn a_set_from_another_thread_is_not_blocked_by_a_slow_serializer() {
+        let ctx = Context::new().with_request_id("r1");
+        let (set_done, wait_set) = std::sync::mpsc::channel();
+        let (started, wait_start) = std::sync::mpsc::channel();
+        let setter_ctx = ctx.clone();
+        let setter = std::thread::spawn(move || {
+            wait_start.recv().unwrap();
+            setter_ctx.set("tenant_id", "acme");
+            let _ = set_done.send(());
+        });
+        let serialized = within_deadline(move || {
+            let mut waited = None;
+            let mut out = Hooked(Vec::new(), || {
+                if waited.is_none() {
+                    started.send(()).unwrap();
+                    waited = Some(wait_set.recv_timeout(Duration::from_secs(5)).is_ok());
+                }
+            });
+            serde_json::to_writer(&mut out, &ctx).unwrap();
+            (String::from_utf8(out.0).unwrap(), waited, ctx)
+        });
+        let (text, waited, ctx) = serialized;
+        assert_eq!(
+            waited,
+            Some(true),
+            "the set finished while the serializer ran"
+        );
+        setter.join().unwrap();
+        let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(payload, serde_json::json!({"request_id": "r1"}));
+        assert_eq!(ctx.get("tenant_id"), Some(Value::from("acme")));
     }
 }

@@ -1,6 +1,7 @@
 //! [`ResponseBody`]: a response body polled inside its request's context.
 
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -14,6 +15,7 @@ use super::access::Outcome;
 use super::pending::Pending;
 use crate::context::spans::enter_in_scope;
 use crate::context::Context;
+use crate::layer::PANICKED;
 
 pin_project! {
     /// The response body of [`RequestContext`](super::RequestContext): polls the inner body
@@ -86,25 +88,31 @@ impl<B: Body> ResponseBody<B> {
 }
 
 impl<B> ResponseBody<B> {
-    /// Returns a reference to the inner body.
+    /// Returns a reference to the inner body, or `None` once the body has ended.
+    ///
+    /// The inner body is dropped at its end, inside the request's context and before the
+    /// access hook runs (see [the module docs](super#access-line)): from then on there is no
+    /// inner body to refer to.
     ///
     /// ```
     /// # use tower::ServiceExt;
     /// # use tower_layer::Layer;
+    /// use http_body_util::BodyExt;
+    ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// # let handler = tower::service_fn(|_: http::Request<()>| async {
     /// #     Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::from("hi")))
     /// # });
     /// let service = tracing_ambient::http::RequestContextLayer::new().layer(handler);
-    /// let response = service.oneshot(http::Request::new(())).await.unwrap();
-    /// let body: &http_body_util::Full<bytes::Bytes> = response.body().get_ref();
-    /// # let _ = body;
+    /// let mut body = service.oneshot(http::Request::new(())).await.unwrap().into_body();
+    /// let inner: Option<&http_body_util::Full<bytes::Bytes>> = body.get_ref();
+    /// assert!(inner.is_some());
+    /// while body.frame().await.is_some() {}
+    /// assert!(body.get_ref().is_none(), "ended: the inner body is gone");
     /// # }
     /// ```
-    pub fn get_ref(&self) -> &B {
-        self.inner
-            .as_ref()
-            .expect("the inner body is there until the drop; this is a bug")
+    pub fn get_ref(&self) -> Option<&B> {
+        self.inner.as_ref()
     }
 }
 
@@ -148,7 +156,7 @@ where
                     }
                     inner.is_end_stream().then_some((Outcome::Completed, None))
                 }
-                Poll::Ready(Some(Err(err))) => Some((Outcome::Failed, Some(err.to_string()))),
+                Poll::Ready(Some(Err(err))) => Some((Outcome::Failed, Some(error_text(err)))),
                 Poll::Ready(None) => Some((Outcome::Completed, None)),
             };
             if let Some((outcome, error)) = end {
@@ -174,6 +182,13 @@ where
     }
 }
 
+/// The error's `Display`, as the access line's `error`. It is the user's code, run on the
+/// server's poll: one that panics is replaced by the layer's marker, as a field's would be,
+/// and the connection goes on to fail the body as it would have.
+fn error_text(err: &impl fmt::Display) -> String {
+    catch_unwind(AssertUnwindSafe(|| err.to_string())).unwrap_or_else(|_| PANICKED.to_owned())
+}
+
 impl<B> fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
@@ -181,5 +196,65 @@ impl<B> fmt::Debug for ResponseBody<B> {
             .field("status", &self.status)
             .field("size", &self.size)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::{BodyExt, Full};
+    use tower::ServiceExt;
+    use tower_layer::Layer;
+    use tracing_subscriber::prelude::*;
+
+    use crate::http::RequestContextLayer;
+    use crate::test_support::MockMakeWriter;
+    use crate::JsonLayer;
+
+    /// Issue 19 §4: `get_ref` after the end says there is no inner body; it panicked.
+    #[test]
+    fn get_ref_after_the_end_is_none() {
+        let writer = MockMakeWriter::default();
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(writer.clone()));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let handler = tower::service_fn(|_: Request<()>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hi"))))
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let response = RequestContextLayer::new()
+                .layer(handler)
+                .oneshot(Request::new(()))
+                .await
+                .unwrap();
+            let mut body = response.into_body();
+            let inner = body.get_ref().expect("not ended yet");
+            assert_eq!(inner.size_hint().exact(), Some(2));
+            let mut frames = 0;
+            while let Some(frame) = body.frame().await {
+                frame.unwrap();
+                frames += 1;
+            }
+            assert_eq!(frames, 1);
+            assert!(
+                body.get_ref().is_none(),
+                "the inner body was dropped at its end"
+            );
+        });
+        let text = writer.text();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["outcome"], "completed");
+        assert_eq!(lines[0]["size"], 2);
     }
 }

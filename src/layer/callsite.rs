@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Weak;
 
 use tracing::{Event, Metadata};
 use tracing_log::NormalizeEvent;
@@ -113,8 +114,10 @@ impl CallsiteInfo {
 }
 
 /// One thread's table of callsites, by layer and metadata address: open addressing with
-/// linear probing, grown at half full. Entries are never removed: callsites are static and
-/// few, and a layer's entries are only a few hundred bytes each.
+/// linear probing, rebuilt at half full. Callsites are static and few, but layers come and go
+/// (rebuilt in tests, on a reload): a rebuild leaves out the entries of layers that were
+/// dropped, so the table holds the live layers' callsites and no more (at most four times as
+/// many slots, or 64).
 struct Table {
     slots: Vec<Option<Entry>>,
     len: usize,
@@ -122,6 +125,9 @@ struct Table {
 
 struct Entry {
     layer: u64,
+    /// Dead once the layer's `Prepared` is dropped: the entry can never be read again (ids
+    /// are never reused) and goes at the next rebuild.
+    alive: Weak<()>,
     meta: usize,
     info: Rc<CallsiteInfo>,
 }
@@ -158,14 +164,28 @@ impl Table {
 
     fn insert(&mut self, entry: Entry) {
         if (self.len + 1) * 2 > self.slots.len() {
-            let size = (self.slots.len() * 2).max(64);
-            let old = std::mem::replace(&mut self.slots, (0..size).map(|_| None).collect());
-            self.len = 0;
-            for entry in old.into_iter().flatten() {
-                self.put(entry);
-            }
+            self.rebuild();
         }
         self.put(entry);
+    }
+
+    /// Rebuilds the table with the entries of live layers only, at most a quarter full, so
+    /// that the next rebuild is at least as many inserts away as there are live entries.
+    fn rebuild(&mut self) {
+        let live: Vec<Entry> = std::mem::take(&mut self.slots)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.alive.strong_count() > 0)
+            .collect();
+        let mut size = 64;
+        while (live.len() + 1) * 4 > size {
+            size *= 2;
+        }
+        self.slots = (0..size).map(|_| None).collect();
+        self.len = 0;
+        for entry in live {
+            self.put(entry);
+        }
     }
 
     fn put(&mut self, entry: Entry) {
@@ -197,6 +217,7 @@ pub(crate) fn lookup(event: &Event<'_>, prepared: &Prepared) -> Rc<CallsiteInfo>
             if table.get(prepared.id, addr).is_none() {
                 table.insert(Entry {
                     layer: prepared.id,
+                    alive: prepared.liveness(),
                     meta: addr,
                     info: Rc::clone(&info),
                 });
@@ -204,6 +225,15 @@ pub(crate) fn lookup(event: &Event<'_>, prepared: &Prepared) -> Rc<CallsiteInfo>
         }
     });
     info
+}
+
+/// This thread's table: entries, then slots.
+#[cfg(test)]
+fn table_size() -> (usize, usize) {
+    TABLE.with(|table| {
+        let table = table.borrow();
+        (table.len, table.slots.len())
+    })
 }
 
 #[cfg(test)]
@@ -278,5 +308,51 @@ mod tests {
         assert!(Rc::ptr_eq(&first, &lookup(&event, &a)));
         assert!(!Rc::ptr_eq(&first, &lookup(&event, &b)));
         assert!(!first.is_log);
+    }
+
+    /// Issue 19 §4: rebuilding layers on one thread (tests, reloads) does not grow its
+    /// callsite table: the entries of dropped layers are pruned.
+    #[test]
+    fn dropped_layers_leave_the_table() {
+        use tracing_subscriber::prelude::*;
+
+        let writer = crate::test_support::MockMakeWriter::default();
+        for i in 0..1_000 {
+            let layer = crate::JsonLayer::new(writer.clone());
+            let subscriber = tracing_subscriber::registry().with(layer);
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::info!(i, "one line per layer");
+                tracing::warn!(i, "another callsite");
+            });
+        }
+        let text = writer.text();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2_000, "every layer wrote its lines");
+        assert_eq!(lines[1_999]["i"], 999);
+        let (entries, slots) = table_size();
+        // Two callsites of one live layer at most, plus the dead ones since the last rebuild.
+        assert!(entries <= 32, "{entries} entries in {slots} slots");
+        assert!(slots <= 64, "{entries} entries in {slots} slots");
+    }
+
+    #[test]
+    fn live_layers_keep_their_entries_through_a_rebuild() {
+        let live: Vec<Prepared> = (0..100).map(|_| prepared()).collect();
+        let values = META.fields().value_set(&[]);
+        let event = Event::new(&META, &values);
+        let first: Vec<Rc<CallsiteInfo>> = live.iter().map(|p| lookup(&event, p)).collect();
+        for _ in 0..1_000 {
+            let dropped = prepared();
+            lookup(&event, &dropped);
+        }
+        for (p, info) in live.iter().zip(&first) {
+            assert!(Rc::ptr_eq(info, &lookup(&event, p)), "still cached");
+        }
+        let (entries, slots) = table_size();
+        assert!(entries >= 100, "{entries}");
+        assert!(slots <= 1024, "{entries} entries in {slots} slots");
     }
 }

@@ -15,7 +15,7 @@ use crate::json;
 use crate::schema::{KeyCase, ACCESS_NAME, ACCESS_TARGET};
 
 /// Written in place of a value whose `Debug`, `Display` or `Error` impl panicked.
-const PANICKED: &str = "<panicked while formatting>";
+pub(crate) const PANICKED: &str = "<panicked while formatting>";
 /// How many causes of an error are written at most (a `source()` chain can be a cycle).
 const MAX_SOURCES: usize = 32;
 

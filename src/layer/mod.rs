@@ -11,6 +11,9 @@ mod line_writer;
 mod prepared;
 mod reserved;
 
+#[cfg_attr(not(feature = "http"), allow(unused_imports))] // the body's error
+pub(crate) use fields::PANICKED;
+
 use std::io::{self, Write};
 
 use tracing::span::{Attributes, Id, Record};

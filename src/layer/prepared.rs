@@ -3,6 +3,7 @@
 //! static fields serialized, the level values quoted).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use super::ids::IdForm;
@@ -53,6 +54,9 @@ pub(crate) struct Prepared {
     /// Distinct for each `Prepared` ever made, so what is cached about callsites for one
     /// layer's keys is never read by a layer built with other settings.
     pub(crate) id: u64,
+    /// Alive as long as this `Prepared`: the callsite tables hold it weakly, to prune the
+    /// entries of dropped layers (`callsite.rs`).
+    alive: Arc<()>,
     pub(crate) settings: Settings,
     /// The layer's own keys, made unique, escaped and hashed.
     pub(crate) keys: LayerKeys,
@@ -78,6 +82,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// A handle that says whether this `Prepared` (its layer) is still alive.
+    pub(crate) fn liveness(&self) -> Weak<()> {
+        Arc::downgrade(&self.alive)
+    }
+
     /// Whether the value of a field or context key of this name is redacted.
     #[inline]
     pub(crate) fn redacts(&self, name: &str) -> bool {
@@ -202,6 +211,7 @@ impl Prepared {
         });
         Prepared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
             settings,
             message_fragment: [b",", keys.message.fragment()].concat().into(),
             keys,

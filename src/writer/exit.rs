@@ -7,6 +7,7 @@
 //! runs; the writer threads are too, since the C library ends them only after its handlers.
 
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
+use std::time::Duration;
 
 use super::shared::Shared;
 
@@ -26,15 +27,28 @@ pub(crate) fn register(shared: &Arc<Shared>) {
 /// Flushes every live writer, each for at most its flush timeout, reporting on stderr the
 /// lines a timeout gave up on. For the panic hook and the exit handler.
 pub(crate) fn flush_all() {
-    let writers: Vec<Arc<Shared>> = WRITERS
+    for shared in live_writers() {
+        shared.flush_or_report();
+    }
+}
+
+/// Flushes every live writer while its worker makes progress (see
+/// [`Shared::flush_while_moving`]), each for at most its flush timeout. For the panic hook
+/// when the process goes on: lines it gives up on are still queued, not lost, so nothing is
+/// reported.
+pub(crate) fn flush_all_while_moving(stall: Duration) {
+    for shared in live_writers() {
+        let _ = shared.flush_while_moving(shared.config.flush_timeout, stall);
+    }
+}
+
+fn live_writers() -> Vec<Arc<Shared>> {
+    WRITERS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .iter()
         .filter_map(Weak::upgrade)
-        .collect();
-    for shared in writers {
-        shared.flush_or_report();
-    }
+        .collect()
 }
 
 #[cfg(unix)]

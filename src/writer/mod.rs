@@ -34,7 +34,7 @@ mod worker;
 use std::io::Write;
 
 pub use builder::NonBlockingBuilder;
-pub(crate) use exit::flush_all;
+pub(crate) use exit::{flush_all, flush_all_while_moving};
 pub use guard::WriterGuard;
 pub use non_blocking::NonBlocking;
 
@@ -320,6 +320,31 @@ mod tests {
         gated.open();
         io::Write::flush(&mut writer).unwrap();
         assert_eq!(gated.out.lines().len(), 1);
+        drop(guard);
+    }
+
+    /// The panic hook's flush (issue 19 §4): it gives up on a writer that makes no progress
+    /// (here within a flush timeout of a minute), remembers where the writer stalled, and
+    /// waits again once the writer moves.
+    #[test]
+    fn a_flush_while_moving_gives_up_on_a_stalled_writer_and_not_on_a_moving_one() {
+        let gated = Gated::new();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .flush_timeout(Duration::from_secs(60))
+            .with_error_reporting(false)
+            .finish(gated.clone());
+        let shared = writer.shared().clone();
+        (&writer).write_all(&line(1)).unwrap();
+        gated.wait_for_a_blocked_write();
+        (&writer).write_all(&line(2)).unwrap();
+        let minute = Duration::from_secs(60);
+        let stall = Duration::from_millis(50);
+        assert_eq!(shared.flush_while_moving(minute, stall), Err(2));
+        assert_eq!(shared.lock().stalled_at, Some((0, 0)), "where it stalled");
+        assert_eq!(shared.flush_while_moving(minute, stall), Err(2));
+        gated.open();
+        assert_eq!(shared.flush_while_moving(minute, minute), Ok(()));
+        assert_eq!(gated.out.lines().len(), 2);
         drop(guard);
     }
 

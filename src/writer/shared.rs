@@ -57,6 +57,9 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// The worker thread has ended (or was never there): nothing more will be written.
     pub(crate) worker_gone: bool,
+    /// Where the worker stood (`done`, `reported_total`) when a flush last gave up on it for
+    /// want of progress: until it moves, the next such flush gives up at once.
+    pub(crate) stalled_at: Option<(u64, u64)>,
 }
 
 /// The state shared by the producers, the worker, the guard and the exit hooks.
@@ -96,6 +99,7 @@ impl Shared {
                 waiting_flushers: 0,
                 closed: false,
                 worker_gone: false,
+                stalled_at: None,
             }),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -177,12 +181,27 @@ impl Shared {
     /// Returns the number of lines still not written when the time is up. On the worker's
     /// own thread it returns at once: the worker cannot wait for itself.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), u64> {
+        self.flush_until(timeout, None)
+    }
+
+    /// Flushes as [`Self::flush`] does, but only while the worker makes progress: gives up
+    /// once it has finished no batch for `stall`, and at once if an earlier such flush gave
+    /// up and the worker has finished nothing since. A stalled reader holds up one caller
+    /// for `stall` per stall, not each caller for `timeout`.
+    pub(crate) fn flush_while_moving(&self, timeout: Duration, stall: Duration) -> Result<(), u64> {
+        self.flush_until(timeout, Some(stall))
+    }
+
+    fn flush_until(&self, timeout: Duration, stall: Option<Duration>) -> Result<(), u64> {
         if self.on_worker_thread() {
             return Ok(());
         }
-        let deadline = Instant::now().checked_add(timeout);
+        let start = Instant::now();
+        let deadline = start.checked_add(timeout);
         let mut state = self.lock();
         let (lines, drops) = (state.accepted, state.dropped_total);
+        let mut progress = (state.done, state.reported_total);
+        let mut moved = start;
         loop {
             if state.done >= lines && state.reported_total >= drops {
                 return Ok(());
@@ -190,18 +209,31 @@ impl Shared {
             if state.worker_gone {
                 return Err(lines - state.done);
             }
-            if state.worker != Worker::Running {
-                // Cut a nap short: the flusher wants the lines now.
-                state.worker = Worker::Running;
-                self.work.notify_one();
+            let now = Instant::now();
+            if (state.done, state.reported_total) != progress {
+                progress = (state.done, state.reported_total);
+                moved = now;
             }
-            let left = match deadline {
-                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+            let mut left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(now) {
                     Some(left) if !left.is_zero() => left,
                     _ => return Err(lines - state.done),
                 },
                 None => Duration::from_secs(3600),
             };
+            if let Some(stall) = stall {
+                let still = stall.saturating_sub(now.saturating_duration_since(moved));
+                if still.is_zero() || state.stalled_at == Some(progress) {
+                    state.stalled_at = Some(progress);
+                    return Err(lines - state.done);
+                }
+                left = left.min(still);
+            }
+            if state.worker != Worker::Running {
+                // Cut a nap short: the flusher wants the lines now.
+                state.worker = Worker::Running;
+                self.work.notify_one();
+            }
             state.waiting_flushers += 1;
             state = self
                 .written
