@@ -9,7 +9,8 @@
 //!
 //! | contender | setup |
 //! | --- | --- |
-//! | ours | `JsonLayer` on `tracing_ambient::non_blocking(pipe)` |
+//! | ours | `JsonLayer` on `tracing_ambient::non_blocking(pipe)` (waits while the reader moves) |
+//! | ours+drop | the same with `stall_timeout(Duration::ZERO)`: drops at once, as it did before issue 19 |
 //! | appender+fmt | `fmt::layer().json()` on `tracing_appender::non_blocking(pipe)` |
 //! | appender+ours | `JsonLayer` on `tracing_appender::non_blocking(pipe)` |
 //! | blocking | `JsonLayer` writing each line to the pipe itself (what `init()` did before) |
@@ -18,9 +19,10 @@
 //! Each contender gets its own pipe, drained by a thread that counts the lines, and is
 //! installed with `tracing::dispatcher::with_default`. The event is the one of
 //! `benches/layers.rs`: `info!(order_id, amount, sku, "order placed")` in a request context
-//! (for fmt, a `request` span with the same three fields). Both non-blocking writers are
-//! lossy, so the table says how many lines each dropped: a writer that drops is measured
-//! partly on its cheaper drop path.
+//! (for fmt, a `request` span with the same three fields). Ours waits for a reader that
+//! moves, so it is measured at the reader's pace when the threads log faster than the pipe is
+//! drained; `ours+drop` and tracing-appender are lossy, so the table says how many lines each
+//! dropped: a writer that drops is measured partly on its cheaper drop path.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::{self, PipeWriter, Read};
@@ -145,6 +147,18 @@ impl Contender {
                     Box::new(guard),
                 )
             }
+            "ours+drop" => {
+                let (writer, guard) = tracing_ambient::NonBlockingBuilder::default()
+                    .stall_timeout(Duration::ZERO)
+                    .finish(pipe);
+                let errors = writer.error_counter();
+                let layer = JsonLayer::new(writer);
+                (
+                    Dispatch::new(tracing_subscriber::registry().with(layer)),
+                    Box::new(move || errors.dropped_lines() as u64),
+                    Box::new(guard),
+                )
+            }
             "appender+fmt" => {
                 let (writer, guard) = tracing_appender::non_blocking(pipe);
                 let errors = writer.error_counter();
@@ -227,7 +241,14 @@ impl Contender {
     }
 }
 
-const CONTENDERS: [&str; 5] = ["ours", "appender+fmt", "appender+ours", "blocking", "sink"];
+const CONTENDERS: [&str; 6] = [
+    "ours",
+    "ours+drop",
+    "appender+fmt",
+    "appender+ours",
+    "blocking",
+    "sink",
+];
 
 #[inline]
 fn event() {

@@ -57,14 +57,19 @@ const PANIC_FLUSH_STALL: Duration = Duration::from_millis(250);
 ///
 /// # Output
 ///
-/// Lines go into an in-memory queue (4 MiB) that a background thread writes to stdout in
-/// batches, so a slow reader of stdout never blocks the program: when the queue is full, lines
-/// are dropped, counted in the layer's [`ErrorCounter`](crate::ErrorCounter) and reported in
-/// the stream by a `"log lines dropped"` line. The [`Guard`] flushes the queue when dropped,
+/// Lines go into an in-memory queue (4 MiB; 8 MiB of memory at most with the batch being
+/// written) that a background thread writes to stdout in batches. When the queue is full, a
+/// logging thread waits for room while the reader of stdout makes progress, so a reader that
+/// keeps up gets every line; once it has made no progress for 50 ms, lines are dropped
+/// (at once, until it moves again), counted in the layer's
+/// [`ErrorCounter`](crate::ErrorCounter) and reported in the stream by a
+/// `"log lines dropped"` line, so a stalled reader never blocks the program for longer than
+/// that. The [`Guard`] flushes the queue when dropped,
 /// the panic hook flushes it before the previous hook runs (as long as the reader makes
-/// progress, see [`install_panic_hook`]), and on Unix an exit handler flushes it on
-/// `std::process::exit`. For other settings (blocking mode, queue size), build
-/// the writer with [`NonBlockingBuilder`] and pass the layer to [`try_init_with`].
+/// progress, see [`install_panic_hook`]), and on Unix an exit handler
+/// flushes it on `std::process::exit`. For other settings (stall timeout, blocking mode,
+/// queue size), build the writer with [`NonBlockingBuilder`] and pass the layer to
+/// [`try_init_with`].
 ///
 /// Human-readable lines are written to stdout directly, a line per write: they are for a
 /// developer's terminal, which does not stall.

@@ -14,12 +14,19 @@ use crate::schema::Schema;
 /// The capacity of the queue unless set: 4 MiB, some 20,000 lines of 200 bytes.
 pub(crate) const DEFAULT_CAPACITY: usize = 4 << 20;
 
+/// How long a producer waits for room in a full queue while the writer makes no progress,
+/// unless set.
+pub(crate) const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// The flush timeout unless set.
 pub(crate) const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 const DEFAULT_THREAD_NAME: &str = "tracing-ambient-writer";
 
 /// Builds a [`NonBlocking`] writer with settings of your own.
+///
+/// The writer holds at most twice [`buffer_capacity`](NonBlockingBuilder::buffer_capacity)
+/// bytes of lines (8 MiB by default): see [`NonBlocking`] for how the queue behaves.
 ///
 /// # Examples
 ///
@@ -42,6 +49,7 @@ const DEFAULT_THREAD_NAME: &str = "tracing-ambient-writer";
 pub struct NonBlockingBuilder {
     capacity: usize,
     blocking: bool,
+    stall_timeout: Duration,
     flush_timeout: Duration,
     thread_name: String,
     schema: Schema,
@@ -54,6 +62,7 @@ impl Default for NonBlockingBuilder {
         NonBlockingBuilder {
             capacity: DEFAULT_CAPACITY,
             blocking: false,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             thread_name: DEFAULT_THREAD_NAME.to_owned(),
             schema: Schema::DEFAULT,
@@ -64,9 +73,11 @@ impl Default for NonBlockingBuilder {
 }
 
 impl NonBlockingBuilder {
-    /// Sets the size of the queue in bytes. Two buffers of this size are reserved up front
-    /// (the operating system commits their pages only as they are first used); a line longer
-    /// than this is dropped and counted. Defaults to 4 MiB.
+    /// Sets the size of the queue in bytes, which bounds the writer's memory: two buffers
+    /// of this size (the lines waiting, the batch being written) are reserved up front and
+    /// never grow, so the writer holds at most twice this many bytes of lines (the
+    /// operating system commits their pages only as they are first used). A line longer
+    /// than this is dropped and counted. Defaults to 4 MiB (8 MiB of memory at most).
     ///
     /// ```
     /// let builder = tracing_ambient::NonBlockingBuilder::default().buffer_capacity(1 << 20);
@@ -79,9 +90,12 @@ impl NonBlockingBuilder {
         }
     }
 
-    /// Sets whether a full queue makes the logging thread wait for space instead of dropping
-    /// the line: for audit logs, where a lost line costs more than a stalled request. Defaults
-    /// to `false` (drop and count).
+    /// Sets whether a full queue makes the logging thread wait for space for as long as it
+    /// takes, instead of dropping the line once the writer has made no progress for the
+    /// [`stall_timeout`]: for audit logs, where a lost line costs more than a stalled
+    /// request. Defaults to `false` (wait at most the stall timeout, then drop and count).
+    ///
+    /// [`stall_timeout`]: NonBlockingBuilder::stall_timeout
     ///
     /// ```
     /// let builder = tracing_ambient::NonBlockingBuilder::default().with_blocking(true);
@@ -90,6 +104,33 @@ impl NonBlockingBuilder {
     pub fn with_blocking(self, yes: bool) -> Self {
         Self {
             blocking: yes,
+            ..self
+        }
+    }
+
+    /// Sets how long a logging thread that finds the queue full waits for room while the
+    /// writer makes no progress, before the writer counts as stalled and drops lines.
+    ///
+    /// While the writer thread makes progress (it gets a piece of at most 64 KiB written, or
+    /// takes a batch), a logging thread waits for room, however long the queue takes to
+    /// drain: a reader that keeps up receives every line, and a slower one slows the logging
+    /// down to its pace. Once the writer has made no progress for this long, the line is
+    /// dropped, and so is every line that finds the queue full after it, at once, until the
+    /// writer makes progress again: a stalled reader holds each logging thread for at most
+    /// this long per stall, never per line. Drops are counted and reported in the stream.
+    /// `Duration::ZERO` drops at once whenever the queue is full. Has no effect in
+    /// [blocking mode](NonBlockingBuilder::with_blocking). Defaults to 50 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let builder = tracing_ambient::NonBlockingBuilder::default()
+    ///     .stall_timeout(Duration::from_millis(20));
+    /// # drop(builder);
+    /// ```
+    pub fn stall_timeout(self, timeout: Duration) -> Self {
+        Self {
+            stall_timeout: timeout,
             ..self
         }
     }
@@ -218,6 +259,7 @@ impl NonBlockingBuilder {
         let shared = Arc::new(Shared::new(Config {
             capacity: self.capacity,
             blocking: self.blocking,
+            stall_timeout: self.stall_timeout,
             flush_timeout: self.flush_timeout,
             schema: self.schema,
             errors: self.errors,

@@ -1,5 +1,6 @@
 //! A non-blocking writer: the line goes into an in-memory queue, and one background thread
-//! writes the queue in batches, so that a slow or stalled reader never stalls the program.
+//! writes the queue in batches, so that a reader that keeps up gets every line and a stalled
+//! one never stalls the program for longer than the stall timeout (50 ms by default).
 //!
 //! # Example
 //!
@@ -15,14 +16,15 @@
 //! drop(guard); // flushes
 //! ```
 //!
-//! [`init`](crate::init) does this on stdout. When the queue overflows, a line in the stream
-//! says how many lines were lost since the last one that got through:
+//! [`init`](crate::init) does this on stdout. When the reader stalls and the queue overflows,
+//! a line in the stream says how many lines were lost since the last one that got through:
 //!
 //! ```text
 //! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"warn","message":"log lines dropped","dropped":1234}
 //! ```
 //!
-//! How it behaves (the queue, drops, errors, flushing) is documented on [`NonBlocking`].
+//! How it behaves (the queue, its memory bound, drops, errors, flushing) is documented on
+//! [`NonBlocking`].
 
 mod builder;
 mod exit;
@@ -143,6 +145,11 @@ mod tests {
         fn open(&self) {
             self.open.0.lock().unwrap().0 = true;
             self.open.1.notify_all();
+        }
+
+        /// Closes the gate again, for the next write to wait at.
+        fn close(&self) {
+            *self.open.0.lock().unwrap() = (false, false);
         }
 
         /// Waits until the worker is blocked in a write, failing after five seconds.
@@ -283,6 +290,120 @@ mod tests {
         drop(guard);
         assert_eq!(gated.out.lines().len(), 200);
         assert_eq!(errors.dropped_lines(), 0);
+    }
+
+    /// Issue 19: a full queue makes the logger wait while the writer makes progress, even
+    /// when one batch takes longer than the stall timeout to write: each piece written
+    /// counts.
+    #[test]
+    fn a_full_queue_waits_while_the_writer_makes_progress() {
+        /// Takes 50 ms per 64 KiB: a 512 KiB batch takes 400 ms, whatever the writes.
+        #[derive(Clone, Default)]
+        struct Slow(Batches);
+        impl io::Write for Slow {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let pieces = buf.len().div_ceil(64 << 10) as u32;
+                std::thread::sleep(Duration::from_millis(50) * pieces);
+                self.0.write(buf)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let slow = Slow::default();
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(512 << 10)
+            .stall_timeout(Duration::from_millis(250))
+            .error_counter(errors.clone())
+            .finish(slow.clone());
+        let pad = "x".repeat(1000);
+        // Three queues' worth: the logger finds the queue full time and again.
+        for n in 0..1536 {
+            let line = format!("{{\"n\":{n},\"pad\":\"{pad}\"}}\n");
+            (&writer).write_all(line.as_bytes()).unwrap();
+        }
+        let shared = writer.shared().clone();
+        drop(guard);
+        let lines = slow.0.lines();
+        assert_eq!(lines.len(), 1536, "every line, no drop report");
+        for (n, line) in lines.iter().enumerate() {
+            assert_eq!(line["n"], n, "in order");
+        }
+        assert_eq!(errors.dropped_lines(), 0);
+        assert_eq!(shared.lock().stalls, 0);
+        let writes = slow.0 .0.lock().unwrap();
+        assert!(writes.len() >= 24, "{} writes", writes.len());
+        assert!(
+            writes.iter().all(|w| w.len() <= 64 << 10),
+            "pieces of 64 KiB"
+        );
+    }
+
+    /// Issue 19: a stalled writer holds the logger for the stall timeout once, then every
+    /// line that finds the queue full is dropped at once; the first progress ends the stall,
+    /// and the next stall is waited for again.
+    #[test]
+    fn a_stalled_writer_holds_the_logger_once_per_stall() {
+        let gated = Gated::new();
+        let errors = ErrorCounter::default();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(100)
+            .stall_timeout(Duration::from_millis(200))
+            .error_counter(errors.clone())
+            .finish(gated.clone());
+        let shared = writer.shared().clone();
+        let stalls = || {
+            let state = shared.lock();
+            (state.stalls, state.stalled)
+        };
+        // The worker takes line 0 and blocks at the gate; 100 more lines overflow the queue.
+        (&writer).write_all(&line(0)).unwrap();
+        gated.wait_for_a_blocked_write();
+        for n in 1..=100 {
+            (&writer).write_all(&line(n)).unwrap();
+        }
+        // One wait timed out; the ninety-odd lines after it did not wait.
+        assert_eq!(stalls(), (1, true));
+        gated.open();
+        io::Write::flush(&mut &writer).unwrap();
+        assert_eq!(stalls(), (1, false), "the writer moved: the stall is over");
+        // A second stall is waited for again, once.
+        gated.close();
+        (&writer).write_all(&line(101)).unwrap();
+        gated.wait_for_a_blocked_write();
+        for n in 102..=200 {
+            (&writer).write_all(&line(n)).unwrap();
+        }
+        assert_eq!(stalls(), (2, true));
+        gated.open();
+        drop(guard);
+        let lines = gated.out.lines();
+        let received = lines.iter().filter(|l| l.get("n").is_some()).count();
+        let reported: u64 = lines.iter().filter_map(|l| l["dropped"].as_u64()).sum();
+        assert!(reported > 0);
+        assert_eq!(received as u64 + reported, 201);
+        assert_eq!(errors.dropped_lines() as u64, reported);
+    }
+
+    #[test]
+    fn a_zero_stall_timeout_drops_at_once() {
+        let gated = Gated::new();
+        let (writer, guard) = NonBlockingBuilder::default()
+            .buffer_capacity(100)
+            .stall_timeout(Duration::ZERO)
+            .finish(gated.clone());
+        (&writer).write_all(&line(0)).unwrap();
+        gated.wait_for_a_blocked_write();
+        for n in 1..=100 {
+            (&writer).write_all(&line(n)).unwrap();
+        }
+        let state = writer.shared().lock();
+        assert!(state.dropped_total > 0);
+        assert_eq!((state.stalls, state.waiting_producers), (0, 0), "no wait");
+        drop(state);
+        gated.open();
+        drop(guard);
     }
 
     #[test]

@@ -41,19 +41,40 @@ use crate::output::ErrorCounter;
 ///
 /// Two byte buffers of a fixed capacity (4 MiB by default). Logging takes a lock, copies the
 /// line into one buffer and lets go: no syscall, no allocation. The writer thread swaps the
-/// buffers and writes the whole batch with one `write_all`, so a busy program makes one
-/// syscall per batch of lines rather than one per line. A line reaches the writer within a
-/// few milliseconds: the first line into an empty queue wakes the thread, and after each batch
-/// it waits 5 ms for the next one (a queue filling up wakes it sooner).
+/// buffers and writes the whole batch, in pieces of at most 64 KiB, so a busy program makes
+/// one syscall per batch of lines (or per 64 KiB of it) rather than one per line. A line
+/// reaches the writer within a few milliseconds: the first line into an empty queue wakes the
+/// thread, and after each batch it waits 5 ms for the next one (a queue filling up wakes it
+/// sooner).
+///
+/// # Memory
+///
+/// The queue holds at most
+/// [`buffer_capacity`](crate::NonBlockingBuilder::buffer_capacity) bytes of lines waiting
+/// and the writer thread at most as many of the batch it is writing: two buffers of that
+/// size, 8 MiB in all by default, reserved when the writer is built (the operating system
+/// commits their pages only as they are first used) and never grown. Add 256 bytes for the
+/// line that reports drops. A line that does not fit in the queue is never held anywhere
+/// else: the logging thread waits, or the line is dropped.
 ///
 /// # A full queue
 ///
-/// By default a line that does not fit is dropped and counted: in the
-/// [`ErrorCounter`](crate::ErrorCounter), and in the stream, where the writer puts one report
-/// line (keys from the [`Schema`](crate::Schema) given to the builder) after the batch in
-/// which the drops happened. Lines received plus lines reported dropped equal lines logged.
+/// A line that does not fit makes the logging thread wait for room, as long as the writer
+/// thread makes progress (it gets a piece of a batch written, or takes a batch): a reader
+/// that keeps up receives every line, and a slower one slows the logging down to its pace.
+/// When the writer has made no progress for the
+/// [stall timeout](crate::NonBlockingBuilder::stall_timeout) (50 ms by default), the reader
+/// counts as stalled: that line is dropped, and so is every line that finds the queue full
+/// after it, at once, until the writer makes progress again. A stalled reader thus holds
+/// each logging thread for at most one stall timeout per stall, never per line.
+///
+/// A dropped line is counted in the [`ErrorCounter`](crate::ErrorCounter), and in the
+/// stream, where the writer puts one report line (keys from the
+/// [`Schema`](crate::Schema) given to the builder) after the batch in which the drops
+/// happened. Lines received plus lines reported dropped equal lines logged.
 /// [`with_blocking`](crate::NonBlockingBuilder::with_blocking) makes the logging thread wait
-/// for space instead. A line longer than the whole queue is always dropped.
+/// for room however long the writer is stalled. A line longer than the whole queue is always
+/// dropped.
 ///
 /// # Errors of the writer
 ///

@@ -17,6 +17,7 @@ use crate::schema::Schema;
 pub(crate) struct Config {
     pub(crate) capacity: usize,
     pub(crate) blocking: bool,
+    pub(crate) stall_timeout: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) schema: Schema,
     pub(crate) errors: ErrorCounter,
@@ -53,6 +54,13 @@ pub(crate) struct State {
     /// worker notifies only when someone waits, since a notify is a syscall.
     pub(crate) waiting_producers: usize,
     pub(crate) waiting_flushers: usize,
+    /// When the worker last made progress: took a batch, or got a piece of one written.
+    pub(crate) progress_at: Option<Instant>,
+    /// The worker made no progress for the stall timeout while the queue was full: a line
+    /// that does not fit is dropped at once, until the worker makes progress again.
+    pub(crate) stalled: bool,
+    /// How many times the writer switched to dropping.
+    pub(crate) stalls: u64,
     /// Every `NonBlocking` is gone: the worker writes what is left and ends.
     pub(crate) closed: bool,
     /// The worker thread has ended (or was never there): nothing more will be written.
@@ -60,6 +68,16 @@ pub(crate) struct State {
     /// Where the worker stood (`done`, `reported_total`) when a flush last gave up on it for
     /// want of progress: until it moves, the next such flush gives up at once.
     pub(crate) stalled_at: Option<(u64, u64)>,
+}
+
+impl State {
+    /// Notes that the worker made progress (took a batch, or got part of one written): a
+    /// full queue is worth waiting for again. No notify: waiting producers look at it when
+    /// their wait times out, and the batch the worker takes next wakes them.
+    pub(crate) fn progressed(&mut self) {
+        self.progress_at = Some(Instant::now());
+        self.stalled = false;
+    }
 }
 
 /// The state shared by the producers, the worker, the guard and the exit hooks.
@@ -97,6 +115,9 @@ impl Shared {
                 worker: Worker::Sleeping,
                 waiting_producers: 0,
                 waiting_flushers: 0,
+                progress_at: None,
+                stalled: false,
+                stalls: 0,
                 closed: false,
                 worker_gone: false,
                 stalled_at: None,
@@ -126,38 +147,22 @@ impl Shared {
             .unwrap_or(false)
     }
 
-    /// Queues one line, or drops and counts it when the queue is full (lossy mode) or the
-    /// line is longer than the whole queue. In blocking mode, waits for space instead.
+    /// Queues one line. When the queue is full, waits for room while the worker makes
+    /// progress, for as long as it takes in blocking mode; drops and counts the line when
+    /// the worker has made no progress for the stall timeout (and from then on at once,
+    /// until it makes progress again), and when the line is longer than the whole queue.
     pub(crate) fn push(&self, line: &[u8]) {
         if line.is_empty() {
             return;
         }
         let capacity = self.config.capacity;
         let mut state = self.lock();
-        while state.pending.len() + line.len() > capacity {
-            let wait = self.config.blocking
-                && line.len() <= capacity
-                && !state.worker_gone
-                && !self.on_worker_thread();
-            if !wait {
-                state.dropped += 1;
-                state.dropped_total += 1;
-                let wake = wake_for_drop(&mut state);
-                drop(state);
-                if wake {
-                    self.work.notify_one();
-                }
-                self.config
-                    .errors
-                    .record(false, format_args!("the log queue is full"));
-                return;
-            }
-            state.waiting_producers += 1;
-            state = self
-                .space
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.waiting_producers -= 1;
+        if state.pending.len() + line.len() > capacity {
+            // The slow path, apart so that the fast one stays one comparison.
+            state = match self.wait_for_room(state, line.len()) {
+                Some(state) => state,
+                None => return,
+            };
         }
         state.pending.extend_from_slice(line);
         state.accepted += 1;
@@ -173,6 +178,94 @@ impl Shared {
         if wake {
             self.work.notify_one();
         }
+    }
+
+    /// Waits until `len` bytes fit in the queue and returns the lock, or drops the line and
+    /// returns `None`.
+    ///
+    /// The wait ends in a drop when the worker has made no progress (no batch taken, no
+    /// piece of one written) for the stall timeout: the writer is then stalled, and every
+    /// producer drops at once instead of waiting in turn, so that a stalled reader holds
+    /// each thread for at most one stall timeout per stall, never per line. The worker
+    /// clears the stall at its next progress.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        len: usize,
+    ) -> Option<MutexGuard<'a, State>> {
+        let capacity = self.config.capacity;
+        let timeout = self.config.stall_timeout;
+        let blocking = self.config.blocking;
+        // The worker cannot wait for itself (its writer logged while the queue was full).
+        let may_wait = len <= capacity && !self.on_worker_thread();
+        let start = Instant::now();
+        while state.pending.len() + len > capacity {
+            let stalled = !blocking && (state.stalled || timeout.is_zero());
+            if !may_wait || state.worker_gone || stalled {
+                self.drop_line(state);
+                return None;
+            }
+            // A line bigger than half the queue may not fit a napping worker's queue.
+            if state.worker != Worker::Running {
+                state.worker = Worker::Running;
+                self.work.notify_one();
+            }
+            // The time left before the writer counts as stalled: the stall timeout from the
+            // worker's last progress, or from now if that was earlier. `None`: no limit.
+            let left = if blocking {
+                None
+            } else {
+                let since = state.progress_at.map_or(start, |at| at.max(start));
+                match since.checked_add(timeout) {
+                    Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                        Some(left) if !left.is_zero() => Some(left),
+                        _ => {
+                            state.stalled = true;
+                            state.stalls += 1;
+                            let others = state.waiting_producers > 0;
+                            self.drop_line(state);
+                            if others {
+                                // They drop too, rather than each wait out its own timeout.
+                                self.space.notify_all();
+                            }
+                            return None;
+                        }
+                    },
+                    None => None,
+                }
+            };
+            state.waiting_producers += 1;
+            state = match left {
+                Some(left) => {
+                    self.space
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .space
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+            state.waiting_producers -= 1;
+        }
+        Some(state)
+    }
+
+    /// Drops one line: counts it, for the report in the stream and in the error counter.
+    fn drop_line(&self, mut state: MutexGuard<'_, State>) {
+        state.dropped += 1;
+        state.dropped_total += 1;
+        let wake = wake_for_drop(&mut state);
+        drop(state);
+        if wake {
+            self.work.notify_one();
+        }
+        self.config
+            .errors
+            .record(false, format_args!("the log queue is full"));
     }
 
     /// Waits until every line accepted before the call, and the report of every drop before

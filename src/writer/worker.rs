@@ -16,6 +16,11 @@ use crate::schema::Schema;
 /// how late a line reaches the writer under steady load, when no producer wakes the worker.
 pub(crate) const NAP: Duration = Duration::from_millis(5);
 
+/// The most the worker passes to one `write`: each piece written is progress that keeps
+/// producers waiting for room rather than dropping. The size of a Linux pipe's buffer, so
+/// that a pipe whose reader keeps up takes each piece in one go.
+const PIECE: usize = 64 << 10;
+
 /// How long the worker waits before it tries again a writer that said `WouldBlock` (a
 /// non-blocking file descriptor whose reader is behind).
 const WOULD_BLOCK_PAUSE: Duration = Duration::from_millis(1);
@@ -28,6 +33,7 @@ pub(crate) fn run<W: Write>(shared: Arc<Shared>, writer: W) {
     let mut batch = Vec::with_capacity(config.capacity);
     let mut report = Vec::with_capacity(256);
     let mut output = Output {
+        shared: &shared,
         writer,
         dead: false,
         partial: false,
@@ -64,6 +70,7 @@ pub(crate) fn run<W: Write>(shared: Arc<Shared>, writer: W) {
             nap = false;
         }
         state.worker = Worker::Running;
+        state.progressed();
         std::mem::swap(&mut state.pending, &mut batch);
         let dropped = std::mem::take(&mut state.dropped);
         let (lines, drops) = (state.accepted, state.dropped_total);
@@ -110,7 +117,9 @@ impl Drop for GoneOnDrop<'_> {
 }
 
 /// The writer and what the worker knows about its health.
-struct Output<W> {
+struct Output<'a, W> {
+    /// Told of each piece written, so that producers know the reader moves.
+    shared: &'a Shared,
     writer: W,
     /// The reader is gone (broken pipe) or the writer panicked: later lines are counted,
     /// never written.
@@ -122,7 +131,7 @@ struct Output<W> {
     report_errors: bool,
 }
 
-impl<W: Write> Output<W> {
+impl<W: Write> Output<'_, W> {
     /// Writes whole lines, counting (when `count` is set) those a write error loses: every
     /// line whose `\n` was not written.
     fn write_lines(&mut self, bytes: &[u8], count: bool) {
@@ -156,17 +165,23 @@ impl<W: Write> Output<W> {
         }
     }
 
-    /// Writes all of `bytes`, returning how many were written when it fails.
+    /// Writes all of `bytes`, in pieces of at most [`PIECE`] bytes, and returns how many
+    /// were written when it fails.
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), (usize, Failure)> {
         let mut written = 0;
         while written < bytes.len() {
-            let result = catch_unwind(AssertUnwindSafe(|| self.writer.write(&bytes[written..])));
+            let rest = &bytes[written..];
+            let piece = &rest[..rest.len().min(PIECE)];
+            let result = catch_unwind(AssertUnwindSafe(|| self.writer.write(piece)));
             match result {
                 Ok(Ok(0)) => {
                     let err = io::Error::from(io::ErrorKind::WriteZero);
                     return Err((written, Failure::Io(err)));
                 }
-                Ok(Ok(n)) => written += n.min(bytes.len() - written),
+                Ok(Ok(n)) => {
+                    written += n.min(piece.len());
+                    self.shared.lock().progressed();
+                }
                 Ok(Err(err)) if err.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(WOULD_BLOCK_PAUSE);

@@ -33,10 +33,13 @@ pub fn child(name: &str) -> Command {
 /// its first `{`, and lines without one are the harness's.
 pub fn log_lines(stdout: &[u8]) -> Vec<Line> {
     let text = std::str::from_utf8(stdout).expect("stdout is UTF-8");
-    text.lines()
-        .filter_map(|l| l.find('{').map(|i| &l[i..]))
-        .map(common::parse_line)
-        .collect()
+    text.lines().filter_map(log_line).collect()
+}
+
+/// One line of a child's stdout, parsed strictly from its first `{`, or `None` for a line of
+/// the test harness (see [`log_lines`]).
+pub fn log_line(text: &str) -> Option<Line> {
+    text.find('{').map(|i| common::parse_line(&text[i..]))
 }
 
 /// The one JSON object the child printed on stderr, after `summary: `, to say what it did.
