@@ -29,10 +29,6 @@ use crate::writer::WriterGuard;
 /// How long dropping a [`Guard`] waits for a writer of the user's own to flush.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long the panic hook's flush waits for a writer that writes nothing (see
-/// [`install_panic_hook`]).
-const PANIC_FLUSH_STALL: Duration = Duration::from_millis(250);
-
 /// Installs the global subscriber: an `EnvFilter` from `RUST_LOG`, a [`JsonLayer`] on stdout
 /// through the [non-blocking writer](crate::non_blocking) in the schema `LOG_FORMAT` names
 /// (or human-readable lines), the `log` crate bridge and a panic hook (see
@@ -261,9 +257,11 @@ fn needs_default(rust_log: &str, target: &str) -> bool {
 /// panic the middleware turns into a 500, a `Debug` impl the layer guards, a task's panic
 /// tokio keeps in its `JoinHandle`), and a caught panic must not stop the service on a reader
 /// that has stalled. So the flush waits only while the writer makes progress: it gives up
-/// once the writer has written nothing for 250 ms, and at once when an earlier panic's flush
-/// gave up and the writer has written nothing since. A stalled reader costs one panicking
-/// thread 250 ms per stall, never each panic the flush timeout. The lines it gives up on stay
+/// once the writer has written nothing for its stall timeout (50 ms by default, see
+/// [`NonBlockingBuilder::stall_timeout`](crate::NonBlockingBuilder::stall_timeout)), and at
+/// once while the writer is stalled (a logging thread or an earlier panic's flush found it so,
+/// and it has written nothing since). A stalled reader costs one panicking thread one stall
+/// timeout per stall, never each panic the flush timeout. The lines it gives up on stay
 /// queued; a process that then ends by returning from `main` or by `std::process::exit`
 /// still flushes them, each writer for its flush timeout. Built with `panic = "abort"`,
 /// where every panic ends the process, the hook waits for each writer's full flush timeout.
@@ -299,7 +297,7 @@ pub fn install_panic_hook() {
             // The process ends when the hooks return: give the lines the whole timeout.
             crate::writer::flush_all();
         } else {
-            crate::writer::flush_all_while_moving(PANIC_FLUSH_STALL);
+            crate::writer::flush_all_while_moving();
         }
         previous(info);
     }));

@@ -7,7 +7,6 @@
 //! runs; the writer threads are too, since the C library ends them only after its handlers.
 
 use std::sync::{Arc, Mutex, Once, PoisonError, Weak};
-use std::time::Duration;
 
 use super::shared::Shared;
 
@@ -33,12 +32,13 @@ pub(crate) fn flush_all() {
 }
 
 /// Flushes every live writer while its worker makes progress (see
-/// [`Shared::flush_while_moving`]), each for at most its flush timeout. For the panic hook
-/// when the process goes on: lines it gives up on are still queued, not lost, so nothing is
-/// reported.
-pub(crate) fn flush_all_while_moving(stall: Duration) {
+/// [`Shared::flush_while_moving`]), each for at most its flush timeout and giving up after its
+/// stall timeout without progress. For the panic hook when the process goes on: lines it gives
+/// up on are still queued, not lost, so nothing is reported.
+pub(crate) fn flush_all_while_moving() {
     for shared in live_writers() {
-        let _ = shared.flush_while_moving(shared.config.flush_timeout, stall);
+        let config = &shared.config;
+        let _ = shared.flush_while_moving(config.flush_timeout, config.stall_timeout);
     }
 }
 

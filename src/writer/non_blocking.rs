@@ -94,7 +94,7 @@ use crate::output::ErrorCounter;
 /// `atexit` handler). Each waits at most the flush timeout (two
 /// seconds by default), so that a dead reader cannot hang the exit, and says on stderr how
 /// many lines it gave up on. The panic hook's flush also gives up once the writer has written
-/// nothing for 250 ms, since the panic may be caught and the program go on (see
+/// nothing for its stall timeout, since the panic may be caught and the program go on (see
 /// [`install_panic_hook`](crate::install_panic_hook#a-stalled-reader)).
 ///
 /// [`io::Write::flush`] waits until every line queued before it is written, for at most the

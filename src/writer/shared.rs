@@ -56,8 +56,9 @@ pub(crate) struct State {
     pub(crate) waiting_flushers: usize,
     /// When the worker last made progress: took a batch, or got a piece of one written.
     pub(crate) progress_at: Option<Instant>,
-    /// The worker made no progress for the stall timeout while the queue was full: a line
-    /// that does not fit is dropped at once, until the worker makes progress again.
+    /// The worker made no progress for the stall timeout while the queue was full, or while
+    /// the panic hook's flush waited: a line that does not fit is dropped at once, and such a
+    /// flush gives up at once, until the worker makes progress again.
     pub(crate) stalled: bool,
     /// How many times the writer switched to dropping.
     pub(crate) stalls: u64,
@@ -65,9 +66,6 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// The worker thread has ended (or was never there): nothing more will be written.
     pub(crate) worker_gone: bool,
-    /// Where the worker stood (`done`, `reported_total`) when a flush last gave up on it for
-    /// want of progress: until it moves, the next such flush gives up at once.
-    pub(crate) stalled_at: Option<(u64, u64)>,
 }
 
 impl State {
@@ -120,7 +118,6 @@ impl Shared {
                 stalls: 0,
                 closed: false,
                 worker_gone: false,
-                stalled_at: None,
             }),
             work: Condvar::new(),
             space: Condvar::new(),
@@ -278,9 +275,9 @@ impl Shared {
     }
 
     /// Flushes as [`Self::flush`] does, but only while the worker makes progress: gives up
-    /// once it has finished no batch for `stall`, and at once if an earlier such flush gave
-    /// up and the worker has finished nothing since. A stalled reader holds up one caller
-    /// for `stall` per stall, not each caller for `timeout`.
+    /// once it has made none (no batch taken, no piece of one written) for `stall`, and at
+    /// once while the writer is stalled (see [`State::stalled`]). A stalled reader holds up
+    /// one caller for `stall` per stall, not each caller for `timeout`.
     pub(crate) fn flush_while_moving(&self, timeout: Duration, stall: Duration) -> Result<(), u64> {
         self.flush_until(timeout, Some(stall))
     }
@@ -293,8 +290,6 @@ impl Shared {
         let deadline = start.checked_add(timeout);
         let mut state = self.lock();
         let (lines, drops) = (state.accepted, state.dropped_total);
-        let mut progress = (state.done, state.reported_total);
-        let mut moved = start;
         loop {
             if state.done >= lines && state.reported_total >= drops {
                 return Ok(());
@@ -303,10 +298,6 @@ impl Shared {
                 return Err(lines - state.done);
             }
             let now = Instant::now();
-            if (state.done, state.reported_total) != progress {
-                progress = (state.done, state.reported_total);
-                moved = now;
-            }
             let mut left = match deadline {
                 Some(deadline) => match deadline.checked_duration_since(now) {
                     Some(left) if !left.is_zero() => left,
@@ -315,9 +306,16 @@ impl Shared {
                 None => Duration::from_secs(3600),
             };
             if let Some(stall) = stall {
-                let still = stall.saturating_sub(now.saturating_duration_since(moved));
-                if still.is_zero() || state.stalled_at == Some(progress) {
-                    state.stalled_at = Some(progress);
+                if state.stalled {
+                    return Err(lines - state.done);
+                }
+                // The same clock the producers' wait reads: the worker's last progress, or
+                // the start of this flush if that was earlier.
+                let since = state.progress_at.map_or(start, |at| at.max(start));
+                let still = stall.saturating_sub(now.saturating_duration_since(since));
+                if still.is_zero() {
+                    state.stalled = true;
+                    state.stalls += 1;
                     return Err(lines - state.done);
                 }
                 left = left.min(still);
