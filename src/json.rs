@@ -357,6 +357,40 @@ pub(crate) fn write_str_capped(out: &mut Vec<u8>, value: &str, max: usize) -> bo
     true
 }
 
+/// Appends `json`, a JSON string already escaped and quoted (a context value), cut as
+/// [`write_str_capped`] cuts: its first `max` bytes of content, never splitting an escape
+/// sequence or a UTF-8 character, then [`CUT_MARK`]. A value of `max` bytes or fewer is copied
+/// whole.
+pub(crate) fn write_cut_json_str(out: &mut Vec<u8>, json: &[u8], max: usize) {
+    let content = json
+        .strip_prefix(b"\"")
+        .and_then(|c| c.strip_suffix(b"\""))
+        .unwrap_or(json);
+    if content.len() <= max {
+        out.extend_from_slice(json);
+        return;
+    }
+    let mut end = 0;
+    while end < content.len() {
+        let len = match content[end] {
+            b'\\' if content.get(end + 1) == Some(&b'u') => 6,
+            b'\\' => 2,
+            b if b < 0x80 => 1,
+            b if b >= 0xF0 => 4,
+            b if b >= 0xE0 => 3,
+            _ => 2,
+        };
+        if end + len > max {
+            break;
+        }
+        end += len;
+    }
+    out.push(b'"');
+    out.extend_from_slice(&content[..end]);
+    escape_into(out, CUT_MARK);
+    out.push(b'"');
+}
+
 /// Appends the output of `Display`/`Debug` formatting as [`write_str_capped`] does. Output
 /// past `max` bytes is not copied (the impl still runs to its end: returning an error to it
 /// could make an impl that unwraps its writes panic). Returns `true` if it was cut.
@@ -588,5 +622,29 @@ mod tests {
             serde_json::from_slice::<String>(&out).unwrap(),
             r#""a\"b""#.to_string()
         );
+    }
+
+    #[test]
+    fn escaped_json_strings_are_cut_between_escapes_and_characters() {
+        // (value, max bytes of content, the value the cut JSON parses to)
+        let cases: [(&str, usize, String); 6] = [
+            ("short", 64, "short".to_owned()),
+            ("abcdef", 4, format!("abcd{CUT_MARK}")),
+            // `\"` is two bytes of JSON: kept whole or left out, never split.
+            ("ab\"cd", 3, format!("ab{CUT_MARK}")),
+            ("ab\"cd", 4, format!("ab\"{CUT_MARK}")),
+            // `\u0001` is six bytes of JSON.
+            ("a\u{1}b", 5, format!("a{CUT_MARK}")),
+            // `é` is two bytes of UTF-8.
+            ("ééé", 3, format!("é{CUT_MARK}")),
+        ];
+        for (value, max, expected) in cases {
+            let json = serde_json::to_vec(value).unwrap();
+            let mut out = Vec::new();
+            write_cut_json_str(&mut out, &json, max);
+            let parsed: String = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("{value:?} cut to {max}: {e}"));
+            assert_eq!(parsed, expected, "{value:?} cut to {max}");
+        }
     }
 }

@@ -188,3 +188,64 @@ fn a_field_named_like_the_truncated_key_is_renamed() {
     assert_eq!(lines[0].1.at("fields.truncated"), &json!("mine"));
     assert_eq!(lines[0].1.at("truncated"), &json!(true));
 }
+
+/// Issue 19 §4: a context value is cut too, last: a large `set("claims", ..)` made every
+/// later line of the request exceed the cap. The request id, short, stays whole; the long
+/// string is cut to 64 bytes and the marker; a long object becomes `null` (a cut object
+/// would change the key's type); the event's own fields are cut first.
+#[test]
+fn context_values_are_cut_last_but_cut() {
+    let capture = Capture::default();
+    let claims = "é".repeat(10_000); // 20,000 bytes, two per character
+    let groups: Vec<String> = (0..2_000).map(|i| format!("group-{i}")).collect();
+    let subscriber =
+        tracing_subscriber::registry().with(JsonLayer::new(capture.clone()).max_line_bytes(CAP));
+    tracing::subscriber::with_default(subscriber, || {
+        Context::new()
+            .with_request_id("r1")
+            .with("claims", claims.as_str())
+            .with("groups", &groups)
+            .in_scope(|| {
+                info!(payload = "p".repeat(40_000).as_str(), "with a big context");
+                info!("small event, big context");
+            });
+    });
+    let text = capture.text();
+    let raw: Vec<&str> = text.split_inclusive('\n').collect();
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 2);
+    for (raw, line) in raw.iter().zip(&lines) {
+        assert!(raw.len() <= CAP, "{} bytes", raw.len());
+        assert_eq!(line.at("requestId"), &json!("r1"));
+        assert_eq!(line.at("truncated"), &json!(true));
+        let cut = line.at("claims").as_str().expect("a string stays a string");
+        assert!(cut.ends_with(MARK), "{cut:?}");
+        let kept = cut.strip_suffix(MARK).unwrap();
+        assert!(kept.len() <= 64, "{} bytes kept", kept.len());
+        assert!(
+            kept.chars().all(|c| c == 'é'),
+            "cut at a character boundary"
+        );
+        assert_eq!(line.at("groups"), &json!(null));
+    }
+    // The event's own field was cut in an earlier pass: it is there, cut, as well.
+    assert_cut(lines[0].at("payload"), 'p');
+}
+
+/// A context that fits is never cut, whatever the event does.
+#[test]
+fn a_context_that_fits_stays_whole_when_the_event_is_cut() {
+    let claims = "c".repeat(2_000);
+    let capture = Capture::default();
+    let subscriber =
+        tracing_subscriber::registry().with(JsonLayer::new(capture.clone()).max_line_bytes(CAP));
+    tracing::subscriber::with_default(subscriber, || {
+        Context::new()
+            .with("claims", claims.as_str())
+            .in_scope(|| info!(payload = "p".repeat(40_000).as_str(), "big event"));
+    });
+    let lines = capture.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].at("claims"), &json!(claims));
+    assert_cut(lines[0].at("payload"), 'p');
+}

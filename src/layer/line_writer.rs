@@ -194,7 +194,9 @@ impl<'a> LineWriter<'a> {
         }
     }
 
-    /// Writes a context value, or `"[REDACTED]"` for a redacted key.
+    /// Writes a context value, or `"[REDACTED]"` for a redacted key. In the cap's last pass a
+    /// longer value is cut: a string to its first `max_str` bytes, anything else to `null` (a
+    /// cut object would change the key's JSON type, which Elasticsearch rejects).
     #[inline]
     fn context_value(&mut self, snake_name: &str, json: &[u8]) {
         let value = if self.prepared.redacts(snake_name) {
@@ -202,6 +204,15 @@ impl<'a> LineWriter<'a> {
         } else {
             json
         };
+        if self.cap.context && value.len() > self.cap.max_str + 2 {
+            self.cut = true;
+            if value.first() == Some(&b'"') {
+                json::write_cut_json_str(&mut self.line.bytes, value, self.cap.max_str);
+            } else {
+                self.line.bytes.extend_from_slice(b"null");
+            }
+            return;
+        }
         self.line.bytes.extend_from_slice(value);
     }
 
