@@ -16,6 +16,16 @@ use crate::json::Key;
 use crate::schema::{to_camel_case, to_snake_case};
 use crate::trace_context::TraceInfo;
 
+/// The most extra keys a context holds (see "Size" on [`Context`]).
+pub(crate) const MAX_EXTRA_KEYS: usize = 64;
+
+/// The most bytes a context's values (as JSON) and extra key names take together (see "Size"
+/// on [`Context`]).
+pub(crate) const MAX_CONTEXT_BYTES: usize = 8 * 1024;
+
+/// What a value that does not fit is replaced with.
+const CONTEXT_FULL: &str = "[context full]";
+
 /// The request context: request id, user id, trace id, span id and any extra keys.
 ///
 /// A `Context` is a handle: clones share one store, so a value set through any of them (or
@@ -63,6 +73,25 @@ use crate::trace_context::TraceInfo;
 /// in the [`Schema`](crate::Schema). Every other key is an extra key, stored in snake case
 /// (`tenantId` and `tenant_id` are one key) and written in the schema's case, after the four.
 /// Extra keys keep the order in which they were first set.
+///
+/// # Size
+///
+/// A context holds at most 64 extra keys, and its values (as JSON) and extra key names take at
+/// most 8 KiB together, so that it never makes every line of its request long, nor its look-ups
+/// slow. A new extra key past either bound is left out; a value that would take the context past
+/// 8 KiB is replaced by the string `"[context full]"`. The first time that happens, the context
+/// reports it with one `warn` line (message `context full`, target `tracing_ambient`, the key
+/// under `key`) from the [`set`](Context::set) or builder that did it. Span fields promoted into
+/// the context are bounded the same way; one that does not fit is reported by the context's
+/// next `set`. The line-size cap of [`JsonLayer`](crate::JsonLayer) cuts context values too,
+/// after everything else.
+///
+/// ```
+/// use tracing_ambient::Context;
+///
+/// let ctx = Context::new().with("claims", "x".repeat(10_000));
+/// assert_eq!(ctx.get("claims").unwrap().to_string(), "[context full]");
+/// ```
 #[derive(Clone, Default)]
 pub struct Context {
     inner: Arc<RwLock<Entries>>,
@@ -124,6 +153,21 @@ pub(crate) struct Entries {
     pub(crate) created: Instant,
     /// When the request's work should be over, if ever (see `deadline.rs`).
     pub(crate) deadline: Option<Instant>,
+    /// The bytes the values (as JSON) and the extra key names take, against
+    /// [`MAX_CONTEXT_BYTES`].
+    bytes: usize,
+    /// Whether something did not fit, and whether that was reported.
+    overflow: Overflow,
+}
+
+/// Whether a context had to leave a key out or replace a value (see "Size" on [`Context`]).
+#[derive(Debug, Clone, Default)]
+enum Overflow {
+    #[default]
+    None,
+    /// The first key that did not fit, not reported yet.
+    Pending(Box<str>),
+    Reported,
 }
 
 impl Default for Entries {
@@ -136,6 +180,8 @@ impl Default for Entries {
             // elapsed time add to `Context::new()`.
             created: Instant::now(),
             deadline: None,
+            bytes: 0,
+            overflow: Overflow::None,
         }
     }
 }
@@ -145,16 +191,68 @@ impl Entries {
     /// [`Slot::from_plain_str`]).
     #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
-        self.known[known as usize] = Some(Slot::from_plain_str(value));
+        self.set_known(known, Slot::from_plain_str(value));
+    }
+
+    /// Sets a well-known key, within the size bound.
+    fn set_known(&mut self, known: Known, slot: Slot) {
+        let old = self.known[known as usize]
+            .as_ref()
+            .map_or(0, |s| s.json().len());
+        let slot = self.fit(old, slot, known.snake_name());
+        self.known[known as usize] = Some(slot);
+    }
+
+    /// Returns `slot` if the context stays within [`MAX_CONTEXT_BYTES`] with it in place of a
+    /// value of `old` bytes, else the replacement, noting the overflow; counts the bytes.
+    fn fit(&mut self, old: usize, slot: Slot, key: &str) -> Slot {
+        let rest = self.bytes - old;
+        let slot = if rest + slot.json().len() <= MAX_CONTEXT_BYTES {
+            slot
+        } else {
+            self.overflowed(key);
+            Slot::from_plain_str(CONTEXT_FULL)
+        };
+        self.bytes = rest + slot.json().len();
+        slot
+    }
+
+    fn overflowed(&mut self, key: &str) {
+        if let Overflow::None = self.overflow {
+            self.overflow = Overflow::Pending(key.into());
+        }
+    }
+
+    /// Takes the key of an overflow not reported yet, marking it reported.
+    fn take_report(&mut self) -> Option<Box<str>> {
+        match std::mem::replace(&mut self.overflow, Overflow::Reported) {
+            Overflow::Pending(key) => Some(key),
+            Overflow::None => {
+                self.overflow = Overflow::None;
+                None
+            }
+            Overflow::Reported => None,
+        }
     }
 
     fn set(&mut self, key: &str, value: Value) {
         let snake = to_snake_case(key);
         if let Some(known) = Known::from_snake(&snake) {
-            self.known[known as usize] = Some(Slot::new(value));
-        } else if let Some(extra) = self.extras.iter_mut().find(|e| *e.snake == *snake) {
-            extra.slot = Slot::new(value);
+            self.set_known(known, Slot::new(value));
+        } else if let Some(at) = self.extras.iter().position(|e| *e.snake == *snake) {
+            let old = self.extras[at].slot.json().len();
+            let slot = self.fit(old, Slot::new(value), &snake);
+            self.extras[at].slot = slot;
         } else {
+            // A new key: its name counts too, and it must leave room for at least the
+            // replacement, or it is left out.
+            let name = snake.len() + CONTEXT_FULL.len() + 2;
+            if self.extras.len() >= MAX_EXTRA_KEYS || self.bytes + name > MAX_CONTEXT_BYTES {
+                self.overflowed(&snake);
+                return;
+            }
+            self.bytes += snake.len();
+            let slot = self.fit(0, Slot::new(value), &snake);
             let camel = to_camel_case(&snake);
             // Most requests set one to three extra keys: grow one at a time up to four
             // rather than reserving four entries (some 150 bytes each) for the first.
@@ -166,7 +264,7 @@ impl Entries {
                 camel_key: Key::new(&camel),
                 camel: camel.into_boxed_str(),
                 snake: snake.into(),
-                slot: Slot::new(value),
+                slot,
             });
         }
     }
@@ -338,11 +436,17 @@ impl Context {
     /// ```
     pub fn try_set(&self, key: &str, value: impl Serialize) -> Result<(), ValueError> {
         let value = to_value(&value)?;
-        self.write().set(key, value);
+        let report = {
+            let mut entries = self.write();
+            entries.set(key, value);
+            entries.take_report()
+        };
+        report_overflow(report);
         Ok(())
     }
 
-    /// Sets `key` to a value that needs no serializing.
+    /// Sets `key` to a value that needs no serializing. For the layer's own callbacks (span
+    /// fields promoted into the context): an overflow is left for the next `set` to report.
     pub(crate) fn set_value(&self, key: &str, value: Value) {
         self.write().set(key, value);
     }
@@ -434,7 +538,12 @@ impl Context {
     /// Sets a well-known key without looking its name up.
     pub(crate) fn set_known(&self, known: Known, value: Value) {
         let slot = Slot::new(value);
-        self.write().known[known as usize] = Some(slot);
+        let report = {
+            let mut entries = self.write();
+            entries.set_known(known, slot);
+            entries.take_report()
+        };
+        report_overflow(report);
     }
 
     /// Sets a well-known key to a string with no byte to escape (an id the middleware
@@ -442,7 +551,7 @@ impl Context {
     #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn set_known_plain(&self, known: Known, value: &str) {
         let slot = Slot::from_plain_str(value);
-        self.write().known[known as usize] = Some(slot);
+        self.write().set_known(known, slot);
     }
 
     fn known_string(&self, known: Known) -> Option<String> {
@@ -460,6 +569,21 @@ impl Context {
     /// Locks the entries for writing (see [`Context::read`] on poisoning).
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Says, once per context, that it had to leave a key out or replace a value. Called by
+/// application code (`set`, the builders) after the context's lock is released, never on the
+/// layer's own path.
+fn report_overflow(key: Option<Box<str>>) {
+    if let Some(key) = key {
+        tracing::warn!(
+            target: "tracing_ambient",
+            key = &*key,
+            max_keys = MAX_EXTRA_KEYS,
+            max_bytes = MAX_CONTEXT_BYTES,
+            "context full"
+        );
     }
 }
 
