@@ -10,6 +10,7 @@ mod carry;
 pub(crate) mod current;
 mod deadline;
 mod layer;
+pub(crate) mod level;
 mod payload;
 mod slot;
 pub(crate) mod spans;
@@ -23,6 +24,7 @@ pub use deadline::{
     deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
 };
 pub use layer::ContextLayer;
+pub use level::set_level;
 pub use store::Context;
 pub use to_value::ValueError;
 pub use value::Value;

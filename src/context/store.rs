@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
@@ -65,7 +66,16 @@ use crate::trace_context::TraceInfo;
 /// Extra keys keep the order in which they were first set.
 #[derive(Clone, Default)]
 pub struct Context {
-    inner: Arc<RwLock<Entries>>,
+    inner: Arc<Store>,
+}
+
+/// What every handle to one context shares: the entries, and the context's own level beside
+/// them rather than among them, so that the filter reads it with one atomic load and no lock.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    entries: RwLock<Entries>,
+    /// The context's own level (see `level.rs`): 0 for none, else `level::encode`'s value.
+    pub(crate) level: AtomicU8,
 }
 
 /// The well-known keys, in the order they are written.
@@ -427,7 +437,10 @@ impl Context {
         }
         let copy = self.read().clone();
         Context {
-            inner: Arc::new(RwLock::new(copy)),
+            inner: Arc::new(Store {
+                entries: RwLock::new(copy),
+                level: AtomicU8::new(self.inner.level.load(Ordering::Relaxed)),
+            }),
         }
     }
 
@@ -451,15 +464,27 @@ impl Context {
             .map(Slot::to_display_string)
     }
 
+    /// Returns what every handle to this context shares.
+    #[inline]
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner
+    }
+
     /// Locks the entries for reading. The lock is only ever held to copy bytes, so it is
     /// never poisoned by a panic of ours; a poisoned lock is still read rather than lost.
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Entries> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the entries for writing (see [`Context::read`] on poisoning).
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -10,6 +10,7 @@ use tower_layer::Layer;
 use super::config::Config;
 
 use super::deadline::TimeoutFormat;
+use super::level_from::LevelFrom;
 use super::make_request_id::DefaultMakeRequestId;
 use super::make_request_id::MakeRequestId;
 use super::on_access::DefaultOnAccess;
@@ -42,6 +43,7 @@ pub struct RequestContextLayer {
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
     http_route: Arc<dyn HttpRoute>,
+    level_from: Arc<dyn LevelFrom>,
 }
 
 // === impl RequestContextLayer ===
@@ -60,6 +62,7 @@ impl RequestContextLayer {
             make_request_id: Arc::new(DefaultMakeRequestId::new()),
             on_access: Arc::new(DefaultOnAccess::new()),
             http_route: Arc::new(()),
+            level_from: Arc::new(()),
         }
     }
 }
@@ -169,6 +172,32 @@ impl RequestContextLayer {
         }
     }
 
+    /// Sets the hook that gives a request's context a level of its own (see [`LevelFrom`]):
+    /// events of that level and more severe logged while serving the request are written
+    /// whatever `RUST_LOG` says. Defaults to `()`: no request gets one.
+    ///
+    /// No header is read by default, and none should be taken as the client sends it: a
+    /// client could then switch `debug` on for its own requests and multiply the service's
+    /// log volume at will. Decide from what the service can trust (see [`LevelFrom`]).
+    ///
+    /// ```
+    /// use tracing::Level;
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// // Requests from inside the network (as a trusted proxy marked them) log at debug.
+    /// let layer = RequestContextLayer::new().level_from(|request: &http::request::Parts| {
+    ///     request.extensions.get::<Internal>().map(|_| Level::DEBUG)
+    /// });
+    /// # #[derive(Clone)] struct Internal;
+    /// # drop(layer);
+    /// ```
+    pub fn level_from(self, level_from: impl LevelFrom) -> Self {
+        RequestContextLayer {
+            level_from: Arc::new(level_from),
+            ..self
+        }
+    }
+
     /// Sets the hook that makes ids for requests without a valid one. Defaults to
     /// [`DefaultMakeRequestId`] (UUID v7).
     ///
@@ -213,6 +242,7 @@ impl<S> Layer<S> for RequestContextLayer {
             self.make_request_id.clone(),
             self.on_access.clone(),
             self.http_route.clone(),
+            self.level_from.clone(),
         )
     }
 }

@@ -14,6 +14,7 @@ use super::body::ResponseBody;
 use super::config::Config;
 use super::future::ResponseFuture;
 use super::grpc::GrpcCall;
+use super::level_from::LevelFrom;
 use super::make_request_id::MakeRequestId;
 use super::on_access::OnAccess;
 use super::pending::Pending;
@@ -56,6 +57,7 @@ pub struct RequestContext<S> {
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
     http_route: Arc<dyn HttpRoute>,
+    level_from: Arc<dyn LevelFrom>,
 }
 
 // === impl RequestContext ===
@@ -67,6 +69,7 @@ impl<S> RequestContext<S> {
         make_request_id: Arc<dyn MakeRequestId>,
         on_access: Arc<dyn OnAccess>,
         http_route: Arc<dyn HttpRoute>,
+        level_from: Arc<dyn LevelFrom>,
     ) -> Self {
         RequestContext {
             inner,
@@ -74,6 +77,7 @@ impl<S> RequestContext<S> {
             make_request_id,
             on_access,
             http_route,
+            level_from,
         }
     }
 
@@ -233,6 +237,10 @@ where
             .deadline
             .apply(&parts.headers, &ctx, grpc.is_some());
         let id = self.request_id(&mut parts, &ctx);
+        // Before any user code runs in the context: the span, the inner service's `call`.
+        if let Some(level) = self.level_from.level_from(&parts) {
+            ctx.set_level(level);
+        }
         let trace = self
             .config
             .trace_context
