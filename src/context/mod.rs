@@ -6,6 +6,7 @@
 //! [`spawn`], [`spawn_blocking`] and [`InCurrentContext`] carry it where Rust would lose it.
 //! A context may have a deadline ([`Context::with_timeout`], [`within_deadline`]).
 
+pub(crate) mod buffer;
 mod carry;
 pub(crate) mod current;
 mod deadline;
@@ -18,6 +19,7 @@ mod store;
 mod to_value;
 mod value;
 
+pub use buffer::{flush_buffer, DEFAULT_BUFFER_LIMIT};
 pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
 pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
 pub use deadline::{

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::buffer::BufferSlot;
 use super::slot::Slot;
 use super::to_value::to_value;
 use super::to_value::ValueError;
@@ -76,6 +77,10 @@ pub(crate) struct Store {
     entries: RwLock<Entries>,
     /// The context's own level (see `level.rs`): 0 for none, else `level::encode`'s value.
     pub(crate) level: AtomicU8,
+    /// The most verbose level the context holds back (see `buffer.rs`), encoded as `level`.
+    pub(crate) buffer_level: AtomicU8,
+    /// The lines held back, once the context buffers.
+    pub(crate) buffer: BufferSlot,
 }
 
 /// The well-known keys, in the order they are written.
@@ -436,12 +441,21 @@ impl Context {
             return self;
         }
         let copy = self.read().clone();
-        Context {
+        let ctx = Context {
             inner: Arc::new(Store {
                 entries: RwLock::new(copy),
                 level: AtomicU8::new(self.inner.level.load(Ordering::Relaxed)),
+                buffer_level: AtomicU8::default(),
+                buffer: BufferSlot::default(),
             }),
+        };
+        // The copy buffers as the original does, with a buffer of its own: the lines held
+        // so far stay with the original.
+        let limit = self.lock_buffer().as_ref().map(|b| b.limit);
+        if let (Some(level), Some(limit)) = (self.buffer_level(), limit) {
+            ctx.set_buffer(level, Some(limit));
         }
+        ctx
     }
 
     /// Sets a well-known key without looking its name up.

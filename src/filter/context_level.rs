@@ -9,6 +9,7 @@ use tracing::subscriber::Interest;
 use tracing::{Dispatch, Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter, Layer};
 
+use crate::context::buffer::{self, Verdict};
 use crate::context::level;
 
 /// Wraps a filter so that an event is also written when the current context's own level
@@ -145,21 +146,34 @@ impl<F> ContextLevel<F> {
     }
 
     /// Whether a callsite is enabled, given what the wrapped filter says (asked only when it
-    /// may enable it): for an event, also when the current context's level lets it through.
+    /// may enable it): for an event, also when the current context's level lets it through
+    /// or its buffer holds it (marked so for the output layers). The flush event of
+    /// [`flush_buffer`](crate::flush_buffer) always is.
     #[inline]
     fn keeps(&self, meta: &Metadata<'_>, inner_enabled: impl FnOnce() -> bool) -> bool {
         let level = meta.level();
         let inner_may = level::encode(level) <= self.inner_max.load(Ordering::Relaxed);
         if inner_may && inner_enabled() {
+            buffer::mark(meta, false);
             return true;
         }
-        self.may_raise(meta) && level::current_allows(level)
+        if !self.may_raise(meta) {
+            return buffer::is_flush(meta);
+        }
+        match buffer::current_verdict(level) {
+            Verdict::Write => buffer::mark(meta, false),
+            Verdict::Hold => buffer::mark(meta, true),
+            Verdict::Neither => return buffer::is_flush(meta),
+        }
+        true
     }
 
     /// The interest in a callsite, given the wrapped filter's: an event callsite it never
     /// enables is asked about at each event when a context's level may enable it.
     fn interest(&self, meta: &Metadata<'_>, inner: Interest) -> Interest {
-        if inner.is_never() && self.may_raise(meta) {
+        if buffer::is_flush(meta) {
+            Interest::always()
+        } else if inner.is_never() && self.may_raise(meta) {
             Interest::sometimes()
         } else {
             inner
@@ -175,10 +189,12 @@ impl<F> ContextLevel<F> {
     }
 
     /// Whether an enabled event passes the wrapped filter's look at its fields, or the
-    /// context's level lets it through.
+    /// context's level lets it through or its buffer holds it.
     fn event_passes(&self, event: &Event<'_>, inner: impl FnOnce() -> bool) -> bool {
+        let meta = event.metadata();
         inner()
-            || (self.may_raise(event.metadata()) && level::current_allows(event.metadata().level()))
+            || buffer::is_flush(meta)
+            || (self.may_raise(meta) && buffer::current_verdict(meta.level()) != Verdict::Neither)
     }
 }
 

@@ -16,6 +16,8 @@ pub(crate) struct Config {
     pub(crate) keep_invalid: bool,
     pub(crate) span: bool,
     pub(crate) deadline: DeadlineConfig,
+    /// The level each request's context holds lines from, if it buffers, and how many bytes.
+    pub(crate) buffer: Option<(tracing::Level, usize)>,
 }
 
 impl Default for Config {
@@ -28,6 +30,7 @@ impl Default for Config {
             keep_invalid: false,
             span: true,
             deadline: DeadlineConfig::default(),
+            buffer: None,
         }
     }
 }

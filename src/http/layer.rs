@@ -198,6 +198,24 @@ impl RequestContextLayer {
         }
     }
 
+    /// Sets every request's context to hold back its lines from `level` up to the level that
+    /// would be written (see [`Context::buffer`](crate::Context::buffer)), up to `limit`
+    /// bytes (say [`DEFAULT_BUFFER_LIMIT`](crate::DEFAULT_BUFFER_LIMIT)). They are written
+    /// right before an `ERROR` event of the request, on
+    /// [`flush_buffer`](crate::flush_buffer), and when the response is a 5xx or the inner
+    /// service fails; otherwise they are dropped when the request ends. Defaults to none.
+    ///
+    /// ```
+    /// use tracing::Level;
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// let layer = RequestContextLayer::new().buffer(Level::DEBUG, tracing_ambient::DEFAULT_BUFFER_LIMIT);
+    /// # drop(layer);
+    /// ```
+    pub fn buffer(self, level: tracing::Level, limit: usize) -> Self {
+        self.config(|c| c.buffer = Some((level, limit)))
+    }
+
     /// Sets the hook that makes ids for requests without a valid one. Defaults to
     /// [`DefaultMakeRequestId`] (UUID v7).
     ///

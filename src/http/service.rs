@@ -241,6 +241,9 @@ where
         if let Some(level) = self.level_from.level_from(&parts) {
             ctx.set_level(level);
         }
+        if let Some((level, limit)) = self.config.buffer {
+            ctx.set_buffer(level, Some(limit));
+        }
         let trace = self
             .config
             .trace_context
