@@ -205,6 +205,8 @@ where
         .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;
+    // `log` records at a level a context asks for later are converted from then on.
+    crate::context::level::LOG_FOLLOWS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(guard)
 }
 

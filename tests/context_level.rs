@@ -92,10 +92,15 @@ fn child_late_and_carried() {
         return;
     }
     let guard = tracing_ambient::init();
+    // No context has asked for a level yet: `log` records below info are not even made.
+    assert_eq!(log::max_level(), log::LevelFilter::Info);
     runtime().block_on(Context::new().with_request_id("late").scope(async {
         debug!("before set_level");
+        log::debug!("log crate before set_level");
         tracing_ambient::set_level(Level::DEBUG);
+        assert_eq!(log::max_level(), log::LevelFilter::Debug);
         debug!("after set_level");
+        log::debug!("log crate after set_level");
         tracing::trace!("trace after set_level");
         tracing_ambient::spawn(async { debug!("in tracing_ambient::spawn") })
             .await
@@ -136,6 +141,7 @@ fn a_late_level_is_carried_by_spawn_threads_and_payloads() {
         messages,
         [
             ("after set_level", Some("late")),
+            ("log crate after set_level", Some("late")),
             ("in tracing_ambient::spawn", Some("late")),
             ("in tracing_ambient::spawn_blocking", Some("late")),
             ("in a thread", Some("late")),

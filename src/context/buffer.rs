@@ -249,6 +249,7 @@ impl Context {
         if let Some(limit) = limit {
             buffer.limit = limit;
         }
+        level::note_raised(&level);
         self.store()
             .buffer_level
             .store(level::encode(&level), Ordering::Relaxed);

@@ -5,7 +5,7 @@
 //! The level sits beside the entries in the store, as one atomic byte, so that the filter
 //! reads it with a thread-local read and one relaxed load, and no lock.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tracing::Level;
 
@@ -14,6 +14,37 @@ use super::store::Context;
 
 /// No level of the context's own.
 pub(crate) const NONE: u8 = 0;
+
+/// The most verbose level any context of the process has asked for, as its own level or its
+/// buffer's (monotonic). Until a context asks for a level, the filter leaves the callsites
+/// of that level as the wrapped filter decided, at no cost (see `ContextLevel`).
+static RAISED: AtomicU8 = AtomicU8::new(NONE);
+
+/// Whether `log`'s maximum level follows [`RAISED`]: set by `init`, which set it up.
+pub(crate) static LOG_FOLLOWS: AtomicBool = AtomicBool::new(false);
+
+/// The most verbose level any context has asked for, encoded; [`NONE`] before any.
+#[inline]
+pub(crate) fn raised() -> u8 {
+    RAISED.load(Ordering::Relaxed)
+}
+
+/// Records that a context asks for `level`. The first time a level is asked for, `tracing`
+/// is told to ask the filters again about every callsite (once per level, at most five times
+/// in a process), and `log`'s maximum level is lifted when `init` set it up.
+pub(crate) fn note_raised(level: &Level) {
+    let byte = encode(level);
+    if RAISED.fetch_max(byte, Ordering::AcqRel) >= byte {
+        return;
+    }
+    tracing_core::callsite::rebuild_interest_cache();
+    if LOG_FOLLOWS.load(Ordering::Relaxed) {
+        let wanted = tracing_log::AsLog::as_log(level).to_level_filter();
+        if log::max_level() < wanted {
+            log::set_max_level(wanted);
+        }
+    }
+}
 
 /// The level as one byte: 1 for `ERROR` up to 5 for `TRACE`, so that a context at `c` lets
 /// an event at `l` through when `l <= c`. 0 is kept for "none".
@@ -115,6 +146,7 @@ impl Context {
     /// assert_eq!(handle.level(), Some(Level::TRACE));
     /// ```
     pub fn set_level(&self, level: Level) {
+        note_raised(&level);
         self.store().level.store(encode(&level), Ordering::Relaxed);
     }
 

@@ -37,14 +37,19 @@ use crate::context::level;
 /// # Cost
 ///
 /// The wrapped filter makes a disabled `debug!` a callsite that is never enabled, decided once
-/// and cached, and tells `tracing` that no event above its level can be enabled. A context may
-/// now enable it, so `ContextLevel` asks for the callsites within its maximum level again at
-/// each event, and lifts the level hint to that maximum (the `log` bridge's maximum level
-/// too, when [`init`](crate::init) sets it up). Each such event then costs the dispatch to
-/// the filter and one thread-local read of the current context's level: a few nanoseconds.
-/// An event in a context whose level lets it through costs what an enabled event costs.
-/// [`with_max_level`](ContextLevel::with_max_level) keeps the callsites above a level (the
-/// `trace!`s of dependencies, say) as cheap as before.
+/// and cached, and tells `tracing` that no event above its level can be enabled. As long as no
+/// context of the process has asked for a level (its own or its buffer's), `ContextLevel`
+/// leaves that as it is: a disabled event costs what it cost without it. The first time a
+/// context asks for a more verbose level than any before (`with_level`, `set_level`,
+/// `buffer`, the middleware's hooks), `tracing` is told to ask the filters again about every
+/// callsite (once per level: at most five times in a process), and from then on the
+/// callsites of that level that the wrapped filter disables are asked about at each event,
+/// the level hint is lifted to that level, and so is the `log` crate's maximum level when
+/// [`init`](crate::init) set it up. Each such event then costs the dispatch to the filter and
+/// one thread-local read of the current context's levels: a few nanoseconds (see the
+/// crate's benches). An event in a context whose level lets it through costs what an enabled
+/// event costs. [`with_max_level`](ContextLevel::with_max_level) keeps the callsites above a
+/// level (the `trace!`s of dependencies, say) as cheap as before, whatever contexts ask for.
 ///
 /// # Examples
 ///
@@ -139,10 +144,17 @@ impl<F> ContextLevel<F> {
         &self.inner
     }
 
+    /// The most verbose level a context may enable now, encoded: the maximum, or the most
+    /// verbose level a context has asked for so far if less.
+    #[inline]
+    fn ceiling(&self) -> u8 {
+        encode_filter(Some(self.max)).min(level::raised())
+    }
+
     /// Whether a context's level may enable an event at `level`.
     #[inline]
     fn may_raise(&self, meta: &Metadata<'_>) -> bool {
-        meta.is_event() && *meta.level() <= self.max
+        meta.is_event() && level::encode(meta.level()) <= self.ceiling()
     }
 
     /// Whether a callsite is enabled, given what the wrapped filter says (asked only when it
@@ -185,7 +197,9 @@ impl<F> ContextLevel<F> {
     fn hint(&self, inner: Option<LevelFilter>) -> Option<LevelFilter> {
         self.inner_max
             .store(encode_filter(inner), Ordering::Relaxed);
-        inner.map(|inner| inner.max(self.max))
+        let ceiling =
+            level::decode(self.ceiling()).map_or(LevelFilter::OFF, LevelFilter::from_level);
+        inner.map(|inner| inner.max(ceiling))
     }
 
     /// Whether an enabled event passes the wrapped filter's look at its fields, or the
@@ -400,6 +414,8 @@ mod tests {
 
     #[test]
     fn the_hint_is_lifted_to_the_maximum_and_interests_become_sometimes() {
+        // What a context of this process may have asked for: everything.
+        level::note_raised(&Level::TRACE);
         let filter = ContextLevel::new(LevelFilter::INFO);
         assert_eq!(
             Filter::<tracing_subscriber::Registry>::max_level_hint(&filter),
