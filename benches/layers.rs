@@ -14,9 +14,10 @@
 //! `KeepSpans(ContextLevel(EnvFilter))`; `tracing-ambient-keepspans` is the composition
 //! before it): (h) the `debug!` of (d) in a request whose context logs at debug, (i) the same
 //! held in the request's buffer (flushed every 256 events), (j) the `debug!` of (d) once
-//! another context of the process has asked for debug. The report runs (h) to (j) before
-//! criterion does, so criterion's (d) for `tracing-ambient-init` is (j)'s state too; `-- ops
-//! d_disabled tracing-ambient-init` measures (d) in a process where no context has asked.
+//! another context of the process has asked for debug (and is gone), (k) the same while that
+//! context is alive. The report runs (h) to (k) before criterion does, so criterion's (d) for
+//! `tracing-ambient-init` is (j)'s state; `-- ops d_disabled tracing-ambient-init` measures
+//! (d) in a process where no context has asked.
 //!
 //! Each contender is installed with `tracing::dispatcher::with_default` in this process and
 //! writes to a `MakeWriter` that discards the bytes but counts them (per thread, so that the
@@ -272,9 +273,10 @@ enum Variant {
     Raised,
     Held,
     DisabledAfterRaise,
+    DisabledBesideRaised,
 }
 
-const VARIANTS: [Variant; 8] = [
+const VARIANTS: [Variant; 9] = [
     Variant::InRequest,
     Variant::Nested,
     Variant::NoContext,
@@ -283,6 +285,7 @@ const VARIANTS: [Variant; 8] = [
     Variant::Raised,
     Variant::Held,
     Variant::DisabledAfterRaise,
+    Variant::DisabledBesideRaised,
 ];
 
 /// Events (h) and (i) log between two flushes of the buffer in (i).
@@ -299,6 +302,7 @@ impl Variant {
             Variant::Raised => "h_raised",
             Variant::Held => "i_held",
             Variant::DisabledAfterRaise => "j_disabled_after_raise",
+            Variant::DisabledBesideRaised => "k_disabled_beside_raised",
         }
     }
 
@@ -307,7 +311,10 @@ impl Variant {
     fn applies(self, contender: Contender) -> bool {
         !matches!(
             self,
-            Variant::Raised | Variant::Held | Variant::DisabledAfterRaise
+            Variant::Raised
+                | Variant::Held
+                | Variant::DisabledAfterRaise
+                | Variant::DisabledBesideRaised
         ) || contender == Contender::AmbientInit
     }
 
@@ -329,6 +336,12 @@ impl Variant {
             // is asked about at each event, and the request's context (no level) says no.
             Variant::DisabledAfterRaise => {
                 drop(Context::new().with_level(tracing::Level::DEBUG));
+                contender.in_request(|| run(&mut disabled_event))
+            }
+            // (d) while another context with a level is alive (a request being debugged):
+            // the filter reads the request's context, which has no level.
+            Variant::DisabledBesideRaised => {
+                let _debugged = Context::new().with_level(tracing::Level::DEBUG);
                 contender.in_request(|| run(&mut disabled_event))
             }
             // The `debug!` of (d) in a request whose context buffers debug lines: formatted

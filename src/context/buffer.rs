@@ -95,16 +95,9 @@ pub(crate) enum Verdict {
 /// One thread-local read and two relaxed loads.
 #[inline]
 pub(crate) fn current_verdict(level: &Level) -> Verdict {
-    let (own, held) = with_current(|ctx| {
-        ctx.map_or((NONE, NONE), |ctx| {
-            let store = ctx.store();
-            (
-                store.level.load(Ordering::Relaxed),
-                store.buffer_level.load(Ordering::Relaxed),
-            )
-        })
-    });
+    let levels = super::current::current_levels();
     let level = level::encode(level);
+    let (own, held) = (level::own(levels), level::held(levels));
     if own != NONE && level <= own {
         Verdict::Write
     } else if held != NONE && level <= held {
@@ -250,9 +243,7 @@ impl Context {
             buffer.limit = limit;
         }
         level::note_raised(&level);
-        self.store()
-            .buffer_level
-            .store(level::encode(&level), Ordering::Relaxed);
+        level::update(&self.store().levels, 0xF0, level::encode(&level) << 4);
     }
 
     /// Locks the buffer. Held only to copy bytes in or out, never while user code runs.
@@ -265,12 +256,12 @@ impl Context {
 
     /// Returns the most verbose level the context holds back, if it buffers.
     pub(crate) fn buffer_level(&self) -> Option<Level> {
-        level::decode(self.store().buffer_level.load(Ordering::Relaxed))
+        level::decode(level::held(self.store().levels.load(Ordering::Relaxed)))
     }
 
     /// Whether the context holds lines, or dropped some, that a flush would write.
     pub(crate) fn has_held(&self) -> bool {
-        self.store().buffer_level.load(Ordering::Relaxed) != NONE
+        level::held(self.store().levels.load(Ordering::Relaxed)) != NONE
             && self
                 .lock_buffer()
                 .as_ref()

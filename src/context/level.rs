@@ -5,7 +5,7 @@
 //! The level sits beside the entries in the store, as one atomic byte, so that the filter
 //! reads it with a thread-local read and one relaxed load, and no lock.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use tracing::Level;
 
@@ -46,6 +46,55 @@ pub(crate) fn note_raised(level: &Level) {
     }
 }
 
+/// The own level in a store's `levels` byte.
+#[inline]
+pub(crate) const fn own(levels: u8) -> u8 {
+    levels & 0x0F
+}
+
+/// The buffer's level in a store's `levels` byte.
+#[inline]
+pub(crate) const fn held(levels: u8) -> u8 {
+    levels >> 4
+}
+
+/// How many stores have a level or a buffer now: while none has, the filter needs no look at
+/// the current context at all.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether some context alive now has a level of its own or a buffer.
+#[inline]
+pub(crate) fn any_live() -> bool {
+    LIVE.load(Ordering::Relaxed) != 0
+}
+
+/// Sets the part of a store's `levels` byte that `mask` selects to `bits`, leaving the other;
+/// counts the store in [`LIVE`] while its byte is not 0.
+pub(crate) fn update(levels: &AtomicU8, mask: u8, bits: u8) {
+    let old = levels
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+            Some((old & !mask) | (bits & mask))
+        })
+        .unwrap_or_else(|old| old);
+    let new = (old & !mask) | (bits & mask);
+    match (old, new) {
+        (0, 1..) => {
+            LIVE.fetch_add(1, Ordering::Relaxed);
+        }
+        (1.., 0) => {
+            LIVE.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+}
+
+/// Called when a store with `levels` is dropped: it no longer counts in [`LIVE`].
+pub(crate) fn forget(levels: u8) {
+    if levels != 0 {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The level as one byte: 1 for `ERROR` up to 5 for `TRACE`, so that a context at `c` lets
 /// an event at `l` through when `l <= c`. 0 is kept for "none".
 #[inline]
@@ -76,7 +125,9 @@ pub(crate) const fn decode(byte: u8) -> Option<Level> {
 /// which reads the buffer's level in the same look.)
 #[cfg(test)]
 pub(crate) fn current_allows(level: &Level) -> bool {
-    let own = with_current(|ctx| ctx.map_or(NONE, |ctx| ctx.store().level.load(Ordering::Relaxed)));
+    let own = own(with_current(|ctx| {
+        ctx.map_or(NONE, |ctx| ctx.store().levels.load(Ordering::Relaxed))
+    }));
     own != NONE && encode(level) <= own
 }
 
@@ -129,7 +180,7 @@ impl Context {
     #[must_use]
     pub fn without_level(self) -> Self {
         let ctx = self.unshared();
-        ctx.store().level.store(NONE, Ordering::Relaxed);
+        update(&ctx.store().levels, 0x0F, NONE);
         ctx
     }
 
@@ -147,7 +198,7 @@ impl Context {
     /// ```
     pub fn set_level(&self, level: Level) {
         note_raised(&level);
-        self.store().level.store(encode(&level), Ordering::Relaxed);
+        update(&self.store().levels, 0x0F, encode(&level));
     }
 
     /// Returns the context's own level, if it has one.
@@ -160,7 +211,7 @@ impl Context {
     /// assert_eq!(Context::new().with_level(Level::DEBUG).level(), Some(Level::DEBUG));
     /// ```
     pub fn level(&self) -> Option<Level> {
-        decode(self.store().level.load(Ordering::Relaxed))
+        decode(own(self.store().levels.load(Ordering::Relaxed)))
     }
 }
 

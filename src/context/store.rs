@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::buffer::BufferSlot;
+use super::level;
 use super::slot::Slot;
 use super::to_value::to_value;
 use super::to_value::ValueError;
@@ -75,10 +76,10 @@ pub struct Context {
 #[derive(Debug, Default)]
 pub(crate) struct Store {
     entries: RwLock<Entries>,
-    /// The context's own level (see `level.rs`): 0 for none, else `level::encode`'s value.
-    pub(crate) level: AtomicU8,
-    /// The most verbose level the context holds back (see `buffer.rs`), encoded as `level`.
-    pub(crate) buffer_level: AtomicU8,
+    /// The context's own level (see `level.rs`) in the low four bits, and the most verbose
+    /// level it holds back (see `buffer.rs`) in the high four: each 0 for none, else
+    /// `level::encode`'s value. One byte, so that the filter reads both with one load.
+    pub(crate) levels: AtomicU8,
     /// The lines held back, once the context buffers.
     pub(crate) buffer: BufferSlot,
 }
@@ -444,11 +445,13 @@ impl Context {
         let ctx = Context {
             inner: Arc::new(Store {
                 entries: RwLock::new(copy),
-                level: AtomicU8::new(self.inner.level.load(Ordering::Relaxed)),
-                buffer_level: AtomicU8::default(),
+                levels: AtomicU8::new(0),
                 buffer: BufferSlot::default(),
             }),
         };
+        // The own level (counted as any level set), and the buffer below.
+        let own = level::own(self.inner.levels.load(Ordering::Relaxed));
+        level::update(&ctx.inner.levels, 0x0F, own);
         // The copy buffers as the original does, with a buffer of its own: the lines held
         // so far stay with the original.
         let limit = self.lock_buffer().as_ref().map(|b| b.limit);
@@ -499,6 +502,12 @@ impl Context {
             .entries
             .write()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        level::forget(*self.levels.get_mut());
     }
 }
 

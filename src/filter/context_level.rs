@@ -70,8 +70,9 @@ use crate::context::level;
 #[derive(Debug)]
 pub struct ContextLevel<F> {
     inner: F,
-    /// The most verbose level a context may enable.
+    /// The most verbose level a context may enable, and the same encoded.
     max: LevelFilter,
+    max_byte: u8,
     /// The wrapped filter's level hint, as `encode_filter` gives it, refreshed whenever
     /// `tracing` asks for interests or hints (which it does again after a filter reloads): an
     /// event above it is one the wrapped filter disables, without asking it.
@@ -83,6 +84,7 @@ impl<F: Clone> Clone for ContextLevel<F> {
         ContextLevel {
             inner: self.inner.clone(),
             max: self.max,
+            max_byte: self.max_byte,
             inner_max: AtomicU8::new(self.inner_max.load(Ordering::Relaxed)),
         }
     }
@@ -110,6 +112,7 @@ impl<F> ContextLevel<F> {
         ContextLevel {
             inner,
             max: LevelFilter::TRACE,
+            max_byte: 5,
             // Until `tracing` asks, the wrapped filter may enable anything: ask it.
             inner_max: AtomicU8::new(5),
         }
@@ -129,7 +132,11 @@ impl<F> ContextLevel<F> {
     /// ```
     #[must_use]
     pub fn with_max_level(self, max: LevelFilter) -> Self {
-        ContextLevel { max, ..self }
+        ContextLevel {
+            max,
+            max_byte: encode_filter(Some(max)),
+            ..self
+        }
     }
 
     /// Returns the wrapped filter.
@@ -148,7 +155,7 @@ impl<F> ContextLevel<F> {
     /// verbose level a context has asked for so far if less.
     #[inline]
     fn ceiling(&self) -> u8 {
-        encode_filter(Some(self.max)).min(level::raised())
+        self.max_byte.min(level::raised())
     }
 
     /// Whether a context's level may enable an event at `level`.
@@ -169,7 +176,8 @@ impl<F> ContextLevel<F> {
             buffer::mark(meta, false);
             return true;
         }
-        if !self.may_raise(meta) {
+        // No context alive has a level or a buffer: none to look at.
+        if !self.may_raise(meta) || !level::any_live() {
             return buffer::is_flush(meta);
         }
         match buffer::current_verdict(level) {
