@@ -135,12 +135,13 @@ pub(crate) fn is_held(meta: &Metadata<'_>) -> bool {
 // === the flush event ===
 
 /// The callsite of the event [`flush_buffer`] sends: the output layers write their held lines
-/// when they see it, and do not write it.
+/// when they see it, and do not write it. `TRACE`, so that another layer that sees it (a
+/// subscriber composed with one more output layer) files it as the least of events.
 static FLUSH_CALLSITE: DefaultCallsite = DefaultCallsite::new(&FLUSH_META);
 static FLUSH_META: Metadata<'static> = Metadata::new(
     "buffer flushed",
     "tracing_ambient::buffer",
-    Level::ERROR,
+    Level::TRACE,
     Some(file!()),
     Some(line!()),
     Some(module_path!()),

@@ -229,7 +229,7 @@ impl Context {
 /// let ctx = Context::new();
 /// ctx.in_scope(|| {
 ///     tracing_ambient::set_level(Level::DEBUG);
-///     tracing::debug!("written, with init()'s filter at info");
+///     tracing::debug!("written under init()'s filter, even at RUST_LOG=info");
 /// });
 /// assert_eq!(ctx.level(), Some(Level::DEBUG));
 /// tracing_ambient::set_level(Level::DEBUG); // no context: nothing happens
