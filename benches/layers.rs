@@ -10,6 +10,15 @@
 //! (g) is ours alone: the event logged in each of 1, 100 or 10,000 open contexts in turn, with
 //! 3 or 53 keys each (`-- ops g_scale/10000_contexts_53_keys tracing-ambient` for callgrind).
 //!
+//! Context levels (issue 18), ours alone, under `init()`'s filter (`tracing-ambient-init`:
+//! `KeepSpans(ContextLevel(EnvFilter))`; `tracing-ambient-keepspans` is the composition
+//! before it): (h) the `debug!` of (d) in a request whose context logs at debug, (i) the same
+//! held in the request's buffer (flushed every 256 events), (j) the `debug!` of (d) once
+//! another context of the process has asked for debug (and is gone), (k) the same while that
+//! context is alive. The report runs (h) to (k) before criterion does, so criterion's (d) for
+//! `tracing-ambient-init` is (j)'s state; `-- ops d_disabled tracing-ambient-init` measures
+//! (d) in a process where no context has asked.
+//!
 //! Each contender is installed with `tracing::dispatcher::with_default` in this process and
 //! writes to a `MakeWriter` that discards the bytes but counts them (per thread, so that the
 //! counter is no shared lock). The request context carries requestId (36 chars), userId (an
@@ -23,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, BenchmarkId, Criterion};
 use tracing::{debug, info, info_span, Dispatch, Span};
-use tracing_ambient::{Context, JsonLayer};
+use tracing_ambient::{Context, ContextLevel, JsonLayer, KeepSpans};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
@@ -80,14 +89,22 @@ impl MakeWriter<'_> for Discard {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Contender {
     Ambient,
+    /// Ours with `init()`'s filter composition in front of the layer:
+    /// `KeepSpans(ContextLevel(EnvFilter))`.
+    AmbientInit,
+    /// Ours with the composition `init()` had before context levels (issue 18):
+    /// `KeepSpans(EnvFilter)`, the reference for `AmbientInit`'s disabled path.
+    AmbientKeepSpans,
     FmtJson,
     Bunyan,
     JsonSubscriber,
     Minimal,
 }
 
-const CONTENDERS: [Contender; 5] = [
+const CONTENDERS: [Contender; 7] = [
     Contender::Ambient,
+    Contender::AmbientInit,
+    Contender::AmbientKeepSpans,
     Contender::FmtJson,
     Contender::Bunyan,
     Contender::JsonSubscriber,
@@ -98,6 +115,8 @@ impl Contender {
     fn name(self) -> &'static str {
         match self {
             Contender::Ambient => "tracing-ambient",
+            Contender::AmbientInit => "tracing-ambient-init",
+            Contender::AmbientKeepSpans => "tracing-ambient-keepspans",
             Contender::FmtJson => "fmt-json",
             Contender::Bunyan => "bunyan",
             Contender::JsonSubscriber => "json-subscriber",
@@ -109,8 +128,24 @@ impl Contender {
     /// logged under child spans: `fmt().json()` only writes the current span's fields, so under
     /// child spans it needs the span list to carry the request at all.
     fn dispatch(self, nested: bool) -> Dispatch {
+        match self {
+            Contender::AmbientInit => {
+                return tracing_subscriber::registry()
+                    .with(KeepSpans::new(ContextLevel::new(EnvFilter::new("info"))))
+                    .with(JsonLayer::new(Discard))
+                    .into()
+            }
+            Contender::AmbientKeepSpans => {
+                return tracing_subscriber::registry()
+                    .with(KeepSpans::new(EnvFilter::new("info")))
+                    .with(JsonLayer::new(Discard))
+                    .into()
+            }
+            _ => {}
+        }
         let registry = tracing_subscriber::registry().with(EnvFilter::new("info"));
         match self {
+            Contender::AmbientInit | Contender::AmbientKeepSpans => unreachable!("returned above"),
             Contender::Ambient => registry.with(JsonLayer::new(Discard)).into(),
             Contender::FmtJson => registry
                 .with(
@@ -147,13 +182,15 @@ impl Contender {
     /// set after the context exists, as auth middleware would.
     fn in_request<R>(self, f: impl FnOnce() -> R) -> R {
         match self {
-            Contender::Ambient => Context::new()
-                .with_request_id(REQUEST_ID)
-                .with_trace_id(TRACE_ID)
-                .in_scope(|| {
-                    tracing_ambient::set_user_id(USER_ID);
-                    f()
-                }),
+            Contender::Ambient | Contender::AmbientInit | Contender::AmbientKeepSpans => {
+                Context::new()
+                    .with_request_id(REQUEST_ID)
+                    .with_trace_id(TRACE_ID)
+                    .in_scope(|| {
+                        tracing_ambient::set_user_id(USER_ID);
+                        f()
+                    })
+            }
             _ => {
                 let span = request_span();
                 span.record("user_id", USER_ID);
@@ -166,15 +203,17 @@ impl Contender {
     /// the three keys, log one event, close it all.
     fn one_request(self) {
         match self {
-            Contender::Ambient => Context::new()
-                .with_request_id(REQUEST_ID)
-                .with_trace_id(TRACE_ID)
-                .in_scope(|| {
-                    info_span!("request").in_scope(|| {
-                        tracing_ambient::set_user_id(USER_ID);
-                        event();
+            Contender::Ambient | Contender::AmbientInit | Contender::AmbientKeepSpans => {
+                Context::new()
+                    .with_request_id(REQUEST_ID)
+                    .with_trace_id(TRACE_ID)
+                    .in_scope(|| {
+                        info_span!("request").in_scope(|| {
+                            tracing_ambient::set_user_id(USER_ID);
+                            event();
+                        })
                     })
-                }),
+            }
             _ => {
                 let span = request_span();
                 span.record("user_id", USER_ID);
@@ -231,15 +270,26 @@ enum Variant {
     NoContext,
     Disabled,
     PerRequest,
+    Raised,
+    Held,
+    DisabledAfterRaise,
+    DisabledBesideRaised,
 }
 
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 9] = [
     Variant::InRequest,
     Variant::Nested,
     Variant::NoContext,
     Variant::Disabled,
     Variant::PerRequest,
+    Variant::Raised,
+    Variant::Held,
+    Variant::DisabledAfterRaise,
+    Variant::DisabledBesideRaised,
 ];
+
+/// Events (h) and (i) log between two flushes of the buffer in (i).
+const HELD_PER_FLUSH: u32 = 256;
 
 impl Variant {
     fn name(self) -> &'static str {
@@ -249,7 +299,23 @@ impl Variant {
             Variant::NoContext => "c_no_context",
             Variant::Disabled => "d_disabled",
             Variant::PerRequest => "e_per_request",
+            Variant::Raised => "h_raised",
+            Variant::Held => "i_held",
+            Variant::DisabledAfterRaise => "j_disabled_after_raise",
+            Variant::DisabledBesideRaised => "k_disabled_beside_raised",
         }
+    }
+
+    /// Whether the variant means anything for `contender`: (h) and (i) are context levels
+    /// and the buffer, under `init()`'s filter.
+    fn applies(self, contender: Contender) -> bool {
+        !matches!(
+            self,
+            Variant::Raised
+                | Variant::Held
+                | Variant::DisabledAfterRaise
+                | Variant::DisabledBesideRaised
+        ) || contender == Contender::AmbientInit
     }
 
     /// Sets the variant up for `contender` and calls `run` with the operation to repeat.
@@ -261,6 +327,42 @@ impl Variant {
             Variant::NoContext => run(&mut event),
             Variant::Disabled => contender.in_request(|| run(&mut disabled_event)),
             Variant::PerRequest => run(&mut || contender.one_request()),
+            // The `debug!` of (d) in a request whose context logs at debug: written.
+            Variant::Raised => contender.in_request(|| {
+                tracing_ambient::set_level(tracing::Level::DEBUG);
+                run(&mut disabled_event)
+            }),
+            // (d) once some other context of the process has asked for debug: the callsite
+            // is asked about at each event, and the request's context (no level) says no.
+            Variant::DisabledAfterRaise => {
+                drop(Context::new().with_level(tracing::Level::DEBUG));
+                contender.in_request(|| run(&mut disabled_event))
+            }
+            // (d) while another context with a level is alive (a request being debugged):
+            // the filter reads the request's context, which has no level.
+            Variant::DisabledBesideRaised => {
+                let _debugged = Context::new().with_level(tracing::Level::DEBUG);
+                contender.in_request(|| run(&mut disabled_event))
+            }
+            // The `debug!` of (d) in a request whose context buffers debug lines: formatted
+            // and held; every 256 events the buffer is flushed (to the discarding writer),
+            // so that the figure includes that amortized and the buffer never fills.
+            Variant::Held => Context::new()
+                .with_request_id(REQUEST_ID)
+                .with_trace_id(TRACE_ID)
+                .buffer(tracing::Level::DEBUG)
+                .in_scope(|| {
+                    tracing_ambient::set_user_id(USER_ID);
+                    let mut n = 0u32;
+                    run(&mut || {
+                        disabled_event();
+                        n += 1;
+                        if n == HELD_PER_FLUSH {
+                            n = 0;
+                            tracing_ambient::flush_buffer();
+                        }
+                    })
+                }),
         })
     }
 }
@@ -287,7 +389,7 @@ fn report() {
     println!("| variant | contender | bytes/op | allocations/op |");
     println!("| --- | --- | ---: | ---: |");
     for variant in VARIANTS {
-        for contender in CONTENDERS {
+        for contender in CONTENDERS.into_iter().filter(|&c| variant.applies(c)) {
             let (bytes, allocations) = variant.run(contender, |op| {
                 for _ in 0..100 {
                     op();
@@ -315,7 +417,7 @@ fn report() {
 fn single_thread(c: &mut Criterion) {
     for variant in VARIANTS {
         let mut group = c.benchmark_group(variant.name());
-        for contender in CONTENDERS {
+        for contender in CONTENDERS.into_iter().filter(|&c| variant.applies(c)) {
             variant.run(contender, |op| {
                 group.bench_function(contender.name(), |b| b.iter(&mut *op));
             });

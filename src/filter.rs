@@ -9,6 +9,10 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 
 use crate::context::current::with_current;
 
+mod context_level;
+
+pub use context_level::ContextLevel;
+
 /// Wraps a filter so that it decides which events are written, and keeps the spans that can
 /// carry a request context whatever their level.
 ///

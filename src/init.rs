@@ -16,7 +16,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Layer, Layered, SubscriberExt};
 use tracing_subscriber::Registry;
 
-use crate::filter::KeepSpans;
+use crate::filter::{ContextLevel, KeepSpans};
 use crate::layer::JsonLayer;
 use crate::pretty::LogFormat;
 use crate::pretty::PrettyLayer;
@@ -79,6 +79,11 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// [`KeepSpans`]). When `RUST_LOG` names only targets
 /// (`RUST_LOG=myapp=debug`), panic lines (target `panic`) and access lines (target `access`)
 /// are still written; name them (`access=off`) to change that.
+///
+/// A context with a level of its own ([`Context::with_level`](crate::Context::with_level),
+/// [`set_level`](crate::set_level), the middleware's `level_from`) has its events of that
+/// level and more severe written whatever `RUST_LOG` says (see [`ContextLevel`]); the other
+/// contexts, and code outside any, follow `RUST_LOG`.
 ///
 /// # Panics
 ///
@@ -175,12 +180,13 @@ where
 /// `schema` for the access line once the subscriber is in place.
 fn install<L>(layer: L, mut guard: Guard, schema: Option<Schema>) -> Result<Guard, InitError>
 where
-    L: Layer<Layered<KeepSpans<EnvFilter>, Registry>> + Send + Sync + 'static,
+    L: Layer<Layered<KeepSpans<ContextLevel<EnvFilter>>, Registry>> + Send + Sync + 'static,
 {
-    let filter = env_filter(&std::env::var("RUST_LOG").unwrap_or_default());
-    // `log` records above every level the filter can enable are not even converted.
-    let log_level = filter
-        .max_level_hint()
+    // A context's own level lets its events through the `RUST_LOG` filter.
+    let filter = ContextLevel::new(env_filter(&std::env::var("RUST_LOG").unwrap_or_default()));
+    // `log` records above every level the filter (or a context's level) can enable are not
+    // even converted.
+    let log_level = Layer::<Registry>::max_level_hint(&filter)
         .unwrap_or(LevelFilter::TRACE)
         .as_log();
     // In front of the layer rather than on it: a span the filter leaves out is then not made
@@ -205,6 +211,8 @@ where
         .with_max_level(log_level)
         .init()
         .map_err(|err| InitError(Kind::Log(err)))?;
+    // `log` records at a level a context asks for later are converted from then on.
+    crate::context::level::LOG_FOLLOWS.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(guard)
 }
 

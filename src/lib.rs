@@ -83,10 +83,11 @@ pub use context::{
     deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
 };
 pub use context::{
-    request_id, set, set_user_id, spawn, spawn_blocking, spawn_detached, trace_id, user_id,
-    Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,
+    flush_buffer, request_id, set, set_level, set_user_id, spawn, spawn_blocking, spawn_detached,
+    trace_id, user_id, Context, ContextLayer, InCurrentContext, Scoped, Value, ValueError,
+    DEFAULT_BUFFER_LIMIT,
 };
-pub use filter::KeepSpans;
+pub use filter::{ContextLevel, KeepSpans};
 pub use init::{init, install_panic_hook, try_init, try_init_with, Guard, InitError};
 pub use layer::JsonLayer;
 pub use log_bridge::LogBridge;

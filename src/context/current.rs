@@ -119,6 +119,24 @@ pub(crate) fn with_current_or<R>(
     })
 }
 
+/// The current context's `levels` byte (see `store.rs`), 0 outside any context: the one
+/// read the filter makes per event, without the closures of [`with_current`].
+#[inline]
+pub(crate) fn current_levels() -> u8 {
+    FRAMES
+        .try_with(|frames| {
+            let Ok(frames) = frames.try_borrow() else {
+                return 0;
+            };
+            frames.current().map_or(0, |ctx| {
+                ctx.store()
+                    .levels
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+        })
+        .unwrap_or(0)
+}
+
 #[inline]
 fn with_frames<R>(f: impl FnOnce(Option<&Frames>) -> R) -> R {
     let mut f = Some(f);

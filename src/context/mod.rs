@@ -6,10 +6,12 @@
 //! [`spawn`], [`spawn_blocking`] and [`InCurrentContext`] carry it where Rust would lose it.
 //! A context may have a deadline ([`Context::with_timeout`], [`within_deadline`]).
 
+pub(crate) mod buffer;
 mod carry;
 pub(crate) mod current;
 mod deadline;
 mod layer;
+pub(crate) mod level;
 mod payload;
 mod slot;
 pub(crate) mod spans;
@@ -17,12 +19,14 @@ mod store;
 mod to_value;
 mod value;
 
+pub use buffer::{flush_buffer, DEFAULT_BUFFER_LIMIT};
 pub use carry::{spawn, spawn_blocking, spawn_detached, InCurrentContext};
 pub use current::{request_id, set, set_user_id, trace_id, user_id, Scoped};
 pub use deadline::{
     deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
 };
 pub use layer::ContextLayer;
+pub use level::set_level;
 pub use store::Context;
 pub use to_value::ValueError;
 pub use value::Value;

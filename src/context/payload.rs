@@ -14,6 +14,14 @@
 //!
 //! The key has an upper-case letter, which no stored key has (keys are stored in snake
 //! case), so it can never be confused with a context key.
+//!
+//! # Level
+//!
+//! A context's own level ([`Context::with_level`]) rides under the key `$logLevel`, as its
+//! name in lower case: `{"request_id":"job-7","$logLevel":"debug"}`, so that the job a
+//! request being debugged enqueues is debugged too (an upper-case letter again: never a
+//! stored key). A consumer that takes payloads from producers it does not trust, who could
+//! otherwise raise its level, drops it with [`Context::without_level`].
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -26,9 +34,11 @@ use super::value::Value;
 
 /// The key of the time remaining until the deadline, in milliseconds.
 const REMAINING_KEY: &str = "$remainingMs";
+/// The key of the context's own level.
+const LEVEL_KEY: &str = "$logLevel";
 
 /// Serializes the entries as a map of snake-case keys, well-known keys first, then the time
-/// remaining until the deadline, if any (see the module docs).
+/// remaining until the deadline and the context's own level, if any (see the module docs).
 ///
 /// The entries are copied out first and serialized from the copy: the serializer is the
 /// caller's code (its writer too), and it may log or `set` on this very context, or run
@@ -43,6 +53,10 @@ impl Serialize for Context {
         if let Some(deadline) = entries.deadline {
             map.serialize_entry(REMAINING_KEY, &remaining_ms(deadline, Instant::now()))?;
         }
+        drop(entries);
+        if let Some(level) = self.level() {
+            map.serialize_entry(LEVEL_KEY, &level_name(level))?;
+        }
         map.end()
     }
 }
@@ -55,6 +69,17 @@ fn remaining_ms(deadline: Instant, now: Instant) -> u64 {
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
+/// The level's name as `$logLevel` carries it: `"error"` to `"trace"`.
+fn level_name(level: tracing::Level) -> &'static str {
+    match level {
+        tracing::Level::ERROR => "error",
+        tracing::Level::WARN => "warn",
+        tracing::Level::INFO => "info",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::TRACE => "trace",
+    }
+}
+
 /// The most keys a deserialized context may have. A context is a handful of keys; the limit
 /// keeps a hostile payload from making the worker do quadratic work.
 const MAX_KEYS: usize = 1024;
@@ -62,7 +87,8 @@ const MAX_KEYS: usize = 1024;
 /// Deserializes into a new context (a store of its own). `null` values are skipped; a payload
 /// with more than 1,024 keys is an error. `$remainingMs` sets the deadline that many
 /// milliseconds from now (one too far for the clock sets none); a value that is not a
-/// non-negative integer is an error.
+/// non-negative integer is an error. `$logLevel` sets the context's own level; a value that is
+/// not a level's name (`"error"` to `"trace"`, in any case) is an error.
 impl<'de> Deserialize<'de> for Context {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(ContextVisitor)
@@ -104,6 +130,19 @@ impl<'de> Visitor<'de> for ContextVisitor {
                     if let Some(deadline) = Instant::now().checked_add(Duration::from_millis(ms)) {
                         ctx.set_deadline(deadline);
                     }
+                }
+                Some(Value::Str(name)) if key == LEVEL_KEY => {
+                    let level = name.parse::<tracing::Level>().map_err(|_| {
+                        serde::de::Error::custom(format_args!(
+                            "{LEVEL_KEY} must be a level: error, warn, info, debug or trace"
+                        ))
+                    })?;
+                    ctx.set_level(level);
+                }
+                Some(_) if key == LEVEL_KEY => {
+                    return Err(serde::de::Error::custom(format_args!(
+                        "{LEVEL_KEY} must be a level: error, warn, info, debug or trace"
+                    )))
                 }
                 Some(value) => ctx.set_value(&key, value),
                 None => {}
@@ -301,5 +340,29 @@ mod tests {
         let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(payload, serde_json::json!({"request_id": "r1"}));
         assert_eq!(ctx.get("tenant_id"), Some(Value::from("acme")));
+    }
+
+    #[test]
+    fn the_level_rides_along_and_a_bad_one_is_an_error() {
+        let ctx = Context::new()
+            .with_request_id("job-7")
+            .with_level(tracing::Level::DEBUG);
+        let text = serde_json::to_string(&ctx).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!({"request_id": "job-7", "$logLevel": "debug"})
+        );
+        let back: Context = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.level(), Some(tracing::Level::DEBUG));
+        assert!(back.entries().iter().all(|(key, _)| !key.contains("level")));
+        let upper: Context = serde_json::from_str(r#"{"$logLevel":"TRACE"}"#).unwrap();
+        assert_eq!(upper.level(), Some(tracing::Level::TRACE));
+        let none: Context = serde_json::from_str(r#"{"$logLevel":null}"#).unwrap();
+        assert_eq!(none.level(), None);
+        for bad in [r#""loud""#, "4", "[]"] {
+            let text = format!(r#"{{"$logLevel":{bad}}}"#);
+            let err = serde_json::from_str::<Context>(&text).unwrap_err();
+            assert!(err.to_string().contains("must be a level"), "{bad}: {err}");
+        }
     }
 }

@@ -3,11 +3,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use serde::Serialize;
 
+use super::buffer::BufferSlot;
+use super::level;
 use super::slot::Slot;
 use super::to_value::to_value;
 use super::to_value::ValueError;
@@ -94,7 +97,20 @@ const CONTEXT_FULL: &str = "[context full]";
 /// ```
 #[derive(Clone, Default)]
 pub struct Context {
-    inner: Arc<RwLock<Entries>>,
+    inner: Arc<Store>,
+}
+
+/// What every handle to one context shares: the entries, and the context's own level beside
+/// them rather than among them, so that the filter reads it with one atomic load and no lock.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    entries: RwLock<Entries>,
+    /// The context's own level (see `level.rs`) in the low four bits, and the most verbose
+    /// level it holds back (see `buffer.rs`) in the high four: each 0 for none, else
+    /// `level::encode`'s value. One byte, so that the filter reads both with one load.
+    pub(crate) levels: AtomicU8,
+    /// The lines held back, once the context buffers.
+    pub(crate) buffer: BufferSlot,
 }
 
 /// The well-known keys, in the order they are written.
@@ -530,9 +546,23 @@ impl Context {
             return self;
         }
         let copy = self.read().clone();
-        Context {
-            inner: Arc::new(RwLock::new(copy)),
+        let ctx = Context {
+            inner: Arc::new(Store {
+                entries: RwLock::new(copy),
+                levels: AtomicU8::new(0),
+                buffer: BufferSlot::default(),
+            }),
+        };
+        // The own level (counted as any level set), and the buffer below.
+        let own = level::own(self.inner.levels.load(Ordering::Relaxed));
+        level::update(&ctx.inner.levels, 0x0F, own);
+        // The copy buffers as the original does, with a buffer of its own: the lines held
+        // so far stay with the original.
+        let limit = self.lock_buffer().as_ref().map(|b| b.limit);
+        if let (Some(level), Some(limit)) = (self.buffer_level(), limit) {
+            ctx.set_buffer(level, Some(limit));
         }
+        ctx
     }
 
     /// Sets a well-known key without looking its name up.
@@ -560,15 +590,33 @@ impl Context {
             .map(Slot::to_display_string)
     }
 
+    /// Returns what every handle to this context shares.
+    #[inline]
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner
+    }
+
     /// Locks the entries for reading. The lock is only ever held to copy bytes, so it is
     /// never poisoned by a panic of ours; a poisoned lock is still read rather than lost.
     pub(crate) fn read(&self) -> RwLockReadGuard<'_, Entries> {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the entries for writing (see [`Context::read`] on poisoning).
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
-        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        level::forget(*self.levels.get_mut());
     }
 }
 

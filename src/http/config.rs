@@ -17,6 +17,8 @@ pub(crate) struct Config {
     pub(crate) keep_invalid: bool,
     pub(crate) span: SpanMode,
     pub(crate) deadline: DeadlineConfig,
+    /// The level each request's context holds lines from, if it buffers, and how many bytes.
+    pub(crate) buffer: Option<(tracing::Level, usize)>,
 }
 
 impl Default for Config {
@@ -29,6 +31,7 @@ impl Default for Config {
             keep_invalid: false,
             span: SpanMode::Auto,
             deadline: DeadlineConfig::default(),
+            buffer: None,
         }
     }
 }

@@ -128,6 +128,10 @@ where
                     pending.observe_grpc(response.headers());
                 }
                 let status = response.status();
+                if status.is_server_error() {
+                    // The request failed: what its context held back explains it.
+                    ctx.in_scope(crate::context::flush_buffer);
+                }
                 this.span
                     .record("http.response.status_code", status.as_u16());
                 drop(entered);
@@ -138,6 +142,7 @@ where
                 ))
             }
             Err(err) => {
+                ctx.in_scope(crate::context::flush_buffer);
                 if let Some(pending) = state.pending {
                     let error = err.to_string();
                     pending.finish(None, None, Outcome::Failed, Some(&error));

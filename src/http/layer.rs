@@ -11,6 +11,7 @@ use super::config::Config;
 use super::request_span::SpanMode;
 
 use super::deadline::TimeoutFormat;
+use super::level_from::LevelFrom;
 use super::make_request_id::DefaultMakeRequestId;
 use super::make_request_id::MakeRequestId;
 use super::on_access::DefaultOnAccess;
@@ -43,6 +44,7 @@ pub struct RequestContextLayer {
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
     http_route: Arc<dyn HttpRoute>,
+    level_from: Arc<dyn LevelFrom>,
 }
 
 // === impl RequestContextLayer ===
@@ -61,6 +63,7 @@ impl RequestContextLayer {
             make_request_id: Arc::new(DefaultMakeRequestId::new()),
             on_access: Arc::new(DefaultOnAccess::new()),
             http_route: Arc::new(()),
+            level_from: Arc::new(()),
         }
     }
 }
@@ -176,6 +179,50 @@ impl RequestContextLayer {
         }
     }
 
+    /// Sets the hook that gives a request's context a level of its own (see [`LevelFrom`]):
+    /// events of that level and more severe logged while serving the request are written
+    /// whatever `RUST_LOG` says. Defaults to `()`: no request gets one.
+    ///
+    /// No header is read by default, and none should be taken as the client sends it: a
+    /// client could then switch `debug` on for its own requests and multiply the service's
+    /// log volume at will. Decide from what the service can trust (see [`LevelFrom`]).
+    ///
+    /// ```
+    /// use tracing::Level;
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// // Requests from inside the network (as a trusted proxy marked them) log at debug.
+    /// let layer = RequestContextLayer::new().level_from(|request: &http::request::Parts| {
+    ///     request.extensions.get::<Internal>().map(|_| Level::DEBUG)
+    /// });
+    /// # #[derive(Clone)] struct Internal;
+    /// # drop(layer);
+    /// ```
+    pub fn level_from(self, level_from: impl LevelFrom) -> Self {
+        RequestContextLayer {
+            level_from: Arc::new(level_from),
+            ..self
+        }
+    }
+
+    /// Sets every request's context to hold back its lines from `level` up to the level that
+    /// would be written (see [`Context::buffer`](crate::Context::buffer)), up to `limit`
+    /// bytes (say [`DEFAULT_BUFFER_LIMIT`](crate::DEFAULT_BUFFER_LIMIT)). They are written
+    /// right before an `ERROR` event of the request, on
+    /// [`flush_buffer`](crate::flush_buffer), and when the response is a 5xx or the inner
+    /// service fails; otherwise they are dropped when the request ends. Defaults to none.
+    ///
+    /// ```
+    /// use tracing::Level;
+    /// use tracing_ambient::http::RequestContextLayer;
+    ///
+    /// let layer = RequestContextLayer::new().buffer(Level::DEBUG, tracing_ambient::DEFAULT_BUFFER_LIMIT);
+    /// # drop(layer);
+    /// ```
+    pub fn buffer(self, level: tracing::Level, limit: usize) -> Self {
+        self.config(|c| c.buffer = Some((level, limit)))
+    }
+
     /// Sets the hook that makes ids for requests without a valid one. Defaults to
     /// [`DefaultMakeRequestId`] (UUID v7).
     ///
@@ -220,6 +267,7 @@ impl<S> Layer<S> for RequestContextLayer {
             self.make_request_id.clone(),
             self.on_access.clone(),
             self.http_route.clone(),
+            self.level_from.clone(),
         )
     }
 }

@@ -234,6 +234,7 @@ mod future;
 mod grpc;
 mod inject;
 mod layer;
+mod level_from;
 mod make_request_id;
 mod on_access;
 mod pending;
@@ -255,6 +256,7 @@ pub use self::{
     grpc::GrpcCode,
     inject::inject_trace_context,
     layer::RequestContextLayer,
+    level_from::LevelFrom,
     make_request_id::{DefaultMakeRequestId, MakeRequestId},
     on_access::{DefaultOnAccess, OnAccess},
     propagate::{PropagateContext, PropagateContextLayer, PropagateFuture},

@@ -14,6 +14,7 @@ use super::body::ResponseBody;
 use super::config::Config;
 use super::future::ResponseFuture;
 use super::grpc::GrpcCall;
+use super::level_from::LevelFrom;
 use super::make_request_id::MakeRequestId;
 use super::on_access::OnAccess;
 use super::pending::Pending;
@@ -57,6 +58,7 @@ pub struct RequestContext<S> {
     make_request_id: Arc<dyn MakeRequestId>,
     on_access: Arc<dyn OnAccess>,
     http_route: Arc<dyn HttpRoute>,
+    level_from: Arc<dyn LevelFrom>,
 }
 
 // === impl RequestContext ===
@@ -68,6 +70,7 @@ impl<S> RequestContext<S> {
         make_request_id: Arc<dyn MakeRequestId>,
         on_access: Arc<dyn OnAccess>,
         http_route: Arc<dyn HttpRoute>,
+        level_from: Arc<dyn LevelFrom>,
     ) -> Self {
         RequestContext {
             inner,
@@ -75,6 +78,7 @@ impl<S> RequestContext<S> {
             make_request_id,
             on_access,
             http_route,
+            level_from,
         }
     }
 
@@ -202,6 +206,13 @@ where
             .deadline
             .apply(&parts.headers, &ctx, grpc.is_some());
         let id = self.request_id(&mut parts, &ctx);
+        // Before any user code runs in the context: the span, the inner service's `call`.
+        if let Some(level) = self.level_from.level_from(&parts) {
+            ctx.set_level(level);
+        }
+        if let Some((level, limit)) = self.config.buffer {
+            ctx.set_buffer(level, Some(limit));
+        }
         let trace = self
             .config
             .trace_context

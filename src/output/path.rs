@@ -3,15 +3,18 @@
 use std::cell::Cell;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use tracing::field::Value;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::errors::ErrorCounter;
+use crate::context::buffer::{self, LineBuffer, DROPPED_META};
 use crate::context::{spans, with_current_or, Context, ContextLayer};
 
 /// Turns one event into one line: the only part an output layer adds to the [`EventPath`].
@@ -76,6 +79,14 @@ pub(crate) struct EventPath<F, W> {
     pub(crate) context: ContextLayer,
     pub(crate) make_writer: W,
     pub(crate) errors: ErrorCounter,
+    /// Which lines held in a context's buffer are this path's (see `context/buffer.rs`).
+    owner: u64,
+}
+
+/// Gives each path an owner id of its own.
+fn next_owner() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl<F, W> EventPath<F, W> {
@@ -85,6 +96,7 @@ impl<F, W> EventPath<F, W> {
             context: ContextLayer::new(),
             make_writer,
             errors: ErrorCounter::default(),
+            owner: next_owner(),
         }
     }
 
@@ -95,6 +107,7 @@ impl<F, W> EventPath<F, W> {
             context: self.context,
             make_writer,
             errors: self.errors,
+            owner: self.owner,
         }
     }
 }
@@ -128,6 +141,54 @@ where
                 .record(report, format_args!("the log writer panicked")),
         }
     }
+
+    /// Writes the lines `ctx` holds that this path formatted, in order; then, if the buffer
+    /// dropped lines, the `buffered lines dropped` line, formatted as any event (built here,
+    /// never dispatched: no `tracing` macro on this path).
+    fn flush_held<S>(&self, ctx: &Context, cx: &layer::Context<'_, S>, context: &EventContext)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        // Taken under the lock, written after it: a writer may be slow.
+        let Some(taken) = ctx.lock_buffer().as_mut().map(LineBuffer::take) else {
+            return;
+        };
+        let mut others = false;
+        for (owner, meta, line) in taken.lines() {
+            if owner == self.owner {
+                self.write_line(meta, line);
+            } else {
+                others = true;
+            }
+        }
+        // Another output layer's lines (a subscriber with two of them) go back, for it to
+        // write when it sees the same flush; the dropped count is reported here.
+        if others {
+            if let Some(buffer) = ctx.lock_buffer().as_mut() {
+                for (owner, meta, line) in taken.lines().filter(|(o, ..)| *o != self.owner) {
+                    buffer.push(owner, meta, line);
+                }
+            }
+        }
+        let dropped = taken.dropped;
+        if dropped == 0 {
+            return;
+        }
+        let fields = DROPPED_META.fields();
+        let (Some(message), Some(count)) = (fields.field("message"), fields.field("dropped"))
+        else {
+            return;
+        };
+        let text = "buffered lines dropped";
+        let values: [(&tracing::field::Field, Option<&dyn Value>); 2] =
+            [(&message, Some(&text)), (&count, Some(&dropped))];
+        let values = fields.value_set(&values);
+        let event = Event::new(&DROPPED_META, &values);
+        self.format
+            .format(&event, cx, context, self.format.now(), |meta, bytes| {
+                self.write_line(meta, bytes)
+            });
+    }
 }
 
 impl<S, F, W> Layer<S> for EventPath<F, W>
@@ -157,6 +218,10 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
+        let meta = event.metadata();
+        // The filter enabled this event only for the context's buffer: its line is held.
+        let held = buffer::is_held(meta);
+        let flush = buffer::is_flush(meta);
         let now = self.format.now();
         // Formats catch the panics of the values they write and put a marker in their place.
         // This catches the rest (a subscriber's span lookup, anything missed): the line is
@@ -164,9 +229,29 @@ where
         // sees the panic.
         let built = catch_unwind(AssertUnwindSafe(|| {
             let context = EventContext::of(event, &cx);
+            // `flush_buffer()`, or an error: the lines the context holds go first.
+            if flush || (!held && *meta.level() == Level::ERROR) {
+                context.with(|ctx| {
+                    if let Some(ctx) = ctx.filter(|ctx| ctx.has_held()) {
+                        self.flush_held(ctx, &cx, &context);
+                    }
+                });
+            }
+            if flush {
+                return;
+            }
             self.format
-                .format(event, &cx, &context, now, |meta, bytes| {
-                    self.write_line(meta, bytes)
+                .format(event, &cx, &context, now, |line_meta, bytes| {
+                    if held {
+                        context.with(|ctx| {
+                            let Some(ctx) = ctx else { return };
+                            if let Some(buffer) = ctx.lock_buffer().as_mut() {
+                                buffer.push(self.owner, meta, bytes);
+                            }
+                        });
+                    } else {
+                        self.write_line(line_meta, bytes)
+                    }
                 });
         }));
         if built.is_err() {
