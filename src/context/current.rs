@@ -10,8 +10,8 @@ use std::task::{ready, Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::entries::Known;
 use super::store::Context;
-use super::store::Known;
 use super::value::Value;
 
 /// A scope's frame: the context it makes current, or `None` for a scope that runs

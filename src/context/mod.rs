@@ -10,8 +10,11 @@ pub(crate) mod buffer;
 mod carry;
 pub(crate) mod current;
 mod deadline;
+mod entries;
 mod layer;
 pub(crate) mod level;
+pub(crate) mod line_buffer;
+mod own_level;
 mod payload;
 mod slot;
 pub(crate) mod spans;
@@ -26,7 +29,7 @@ pub use deadline::{
     deadline, elapsed, remaining, within_deadline, DeadlineExceeded, WithinDeadline,
 };
 pub use layer::ContextLayer;
-pub use level::set_level;
+pub use own_level::set_level;
 pub use store::Context;
 pub use to_value::ValueError;
 pub use value::Value;
@@ -34,5 +37,5 @@ pub use value::Value;
 pub(crate) use to_value::to_value;
 
 pub(crate) use current::with_current_or;
+pub(crate) use entries::{Entries, Known};
 pub(crate) use slot::Slot;
-pub(crate) use store::{Entries, Known};

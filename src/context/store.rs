@@ -5,29 +5,17 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
-use std::time::Instant;
 
 use serde::Serialize;
 
-use super::buffer::BufferSlot;
+use super::entries::{Entries, Known, MAX_CONTEXT_BYTES, MAX_EXTRA_KEYS};
 use super::level;
+use super::line_buffer::BufferSlot;
 use super::slot::Slot;
 use super::to_value::to_value;
 use super::to_value::ValueError;
 use super::value::Value;
-use crate::json::Key;
-use crate::schema::{to_camel_case, to_snake_case};
 use crate::trace_context::TraceInfo;
-
-/// The most extra keys a context holds (see "Size" on [`Context`]).
-pub(crate) const MAX_EXTRA_KEYS: usize = 64;
-
-/// The most bytes a context's values (as JSON) and extra key names take together (see "Size"
-/// on [`Context`]).
-pub(crate) const MAX_CONTEXT_BYTES: usize = 8 * 1024;
-
-/// What a value that does not fit is replaced with.
-const CONTEXT_FULL: &str = "[context full]";
 
 /// The request context: request id, user id, trace id, span id and any extra keys.
 ///
@@ -111,209 +99,6 @@ pub(crate) struct Store {
     pub(crate) levels: AtomicU8,
     /// The lines held back, once the context buffers.
     pub(crate) buffer: BufferSlot,
-}
-
-/// The well-known keys, in the order they are written.
-#[allow(clippy::enum_variant_names)] // named after the keys they stand for
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Known {
-    RequestId = 0,
-    UserId = 1,
-    TraceId = 2,
-    SpanId = 3,
-}
-
-impl Known {
-    pub(crate) const ALL: [Known; 4] = [
-        Known::RequestId,
-        Known::UserId,
-        Known::TraceId,
-        Known::SpanId,
-    ];
-
-    pub(crate) const fn snake_name(self) -> &'static str {
-        match self {
-            Known::RequestId => "request_id",
-            Known::UserId => "user_id",
-            Known::TraceId => "trace_id",
-            Known::SpanId => "span_id",
-        }
-    }
-
-    fn from_snake(key: &str) -> Option<Known> {
-        Known::ALL.into_iter().find(|k| k.snake_name() == key)
-    }
-}
-
-/// An extra key: its snake-case name (its identity), its camel-case form, both ready to copy
-/// onto a line, and its value.
-#[derive(Debug, Clone)]
-pub(crate) struct Extra {
-    pub(crate) snake: Box<str>,
-    pub(crate) camel: Box<str>,
-    pub(crate) snake_key: Key,
-    pub(crate) camel_key: Key,
-    pub(crate) slot: Slot,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Entries {
-    pub(crate) known: [Option<Slot>; 4],
-    pub(crate) extras: Vec<Extra>,
-    /// What the request's `traceparent` and `tracestate` said besides its ids (flags, parent
-    /// span id, trace state): kept with the request, never written on a line nor serialized.
-    /// A field of its own rather than a map of typed values: setting it allocates nothing.
-    pub(crate) trace_info: Option<TraceInfo>,
-    /// When the context was made: `elapsed()` and the `elapsedMs` key count from here. A
-    /// context derived with the `with*` builders keeps its parent's.
-    pub(crate) created: Instant,
-    /// When the request's work should be over, if ever (see `deadline.rs`).
-    pub(crate) deadline: Option<Instant>,
-    /// The bytes the values (as JSON) and the extra key names take, against
-    /// [`MAX_CONTEXT_BYTES`].
-    bytes: usize,
-    /// Whether something did not fit, and whether that was reported.
-    overflow: Overflow,
-}
-
-/// Whether a context had to leave a key out or replace a value (see "Size" on [`Context`]).
-#[derive(Debug, Clone, Default)]
-enum Overflow {
-    #[default]
-    None,
-    /// The first key that did not fit, not reported yet.
-    Pending(Box<str>),
-    Reported,
-}
-
-impl Default for Entries {
-    fn default() -> Self {
-        Entries {
-            known: Default::default(),
-            extras: Vec::new(),
-            trace_info: None,
-            // One read of the monotonic clock (a vDSO call): the only cost deadlines and
-            // elapsed time add to `Context::new()`.
-            created: Instant::now(),
-            deadline: None,
-            bytes: 0,
-            overflow: Overflow::None,
-        }
-    }
-}
-
-impl Entries {
-    /// Sets a well-known key to a string with no byte to escape (see
-    /// [`Slot::from_plain_str`]).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
-    pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
-        self.set_known(known, Slot::from_plain_str(value));
-    }
-
-    /// Sets a well-known key, within the size bound.
-    fn set_known(&mut self, known: Known, slot: Slot) {
-        let old = self.known[known as usize]
-            .as_ref()
-            .map_or(0, |s| s.json().len());
-        let slot = self.fit(old, slot, known.snake_name());
-        self.known[known as usize] = Some(slot);
-    }
-
-    /// Returns `slot` if the context stays within [`MAX_CONTEXT_BYTES`] with it in place of a
-    /// value of `old` bytes, else the replacement, noting the overflow; counts the bytes.
-    fn fit(&mut self, old: usize, slot: Slot, key: &str) -> Slot {
-        let rest = self.bytes - old;
-        let slot = if rest + slot.json().len() <= MAX_CONTEXT_BYTES {
-            slot
-        } else {
-            self.overflowed(key);
-            Slot::from_plain_str(CONTEXT_FULL)
-        };
-        self.bytes = rest + slot.json().len();
-        slot
-    }
-
-    fn overflowed(&mut self, key: &str) {
-        if let Overflow::None = self.overflow {
-            self.overflow = Overflow::Pending(key.into());
-        }
-    }
-
-    /// Takes the key of an overflow not reported yet, marking it reported.
-    fn take_report(&mut self) -> Option<Box<str>> {
-        match std::mem::replace(&mut self.overflow, Overflow::Reported) {
-            Overflow::Pending(key) => Some(key),
-            Overflow::None => {
-                self.overflow = Overflow::None;
-                None
-            }
-            Overflow::Reported => None,
-        }
-    }
-
-    fn set(&mut self, key: &str, value: Value) {
-        let snake = to_snake_case(key);
-        if let Some(known) = Known::from_snake(&snake) {
-            self.set_known(known, Slot::new(value));
-        } else if let Some(at) = self.extras.iter().position(|e| *e.snake == *snake) {
-            let old = self.extras[at].slot.json().len();
-            let slot = self.fit(old, Slot::new(value), &snake);
-            self.extras[at].slot = slot;
-        } else {
-            // A new key: its name counts too, and it must leave room for at least the
-            // replacement, or it is left out.
-            let name = snake.len() + CONTEXT_FULL.len() + 2;
-            if self.extras.len() >= MAX_EXTRA_KEYS || self.bytes + name > MAX_CONTEXT_BYTES {
-                self.overflowed(&snake);
-                return;
-            }
-            self.bytes += snake.len();
-            let slot = self.fit(0, Slot::new(value), &snake);
-            let camel = to_camel_case(&snake);
-            // Most requests set one to three extra keys: grow one at a time up to four
-            // rather than reserving four entries (some 150 bytes each) for the first.
-            if self.extras.len() < 4 {
-                self.extras.reserve_exact(1);
-            }
-            self.extras.push(Extra {
-                snake_key: Key::new(&snake),
-                camel_key: Key::new(&camel),
-                camel: camel.into_boxed_str(),
-                snake: snake.into(),
-                slot,
-            });
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<Cow<'_, Value>> {
-        let snake = to_snake_case(key);
-        match Known::from_snake(&snake) {
-            Some(known) => self.known[known as usize].as_ref().map(Slot::value),
-            None => self
-                .extras
-                .iter()
-                .find(|e| *e.snake == *snake)
-                .map(|e| e.slot.value()),
-        }
-    }
-
-    /// Every entry as `(snake-case key, slot)`, well-known keys first; allocates nothing.
-    pub(crate) fn slots(&self) -> impl Iterator<Item = (&str, &Slot)> {
-        let known = Known::ALL
-            .into_iter()
-            .filter_map(|k| self.known[k as usize].as_ref().map(|s| (k.snake_name(), s)));
-        known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot)))
-    }
-
-    /// Every entry as `(snake-case key, value)`, well-known keys first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, Cow<'_, Value>)> {
-        let known = Known::ALL.into_iter().filter_map(|k| {
-            self.known[k as usize]
-                .as_ref()
-                .map(|s| (k.snake_name(), s.value()))
-        });
-        known.chain(self.extras.iter().map(|e| (&*e.snake, e.slot.value())))
-    }
 }
 
 // === impl Context ===

@@ -14,7 +14,8 @@ use tracing_subscriber::layer::{self, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::errors::ErrorCounter;
-use crate::context::buffer::{self, LineBuffer, DROPPED_META};
+use crate::context::buffer::{self, DROPPED_META};
+use crate::context::line_buffer::LineBuffer;
 use crate::context::{spans, with_current_or, Context, ContextLayer};
 
 /// Turns one event into one line: the only part an output layer adds to the [`EventPath`].
