@@ -439,3 +439,76 @@ fn redacted_fields_and_context_keys_are_never_written() {
     assert_eq!(line.at("requestId"), &json!("r1"));
     assert_eq!(line.at("order_id"), &json!(7));
 }
+
+// === found by the property tests of `tests/prop_lines.rs` (issue 19 §2) ===
+
+/// Runs `f` on a thread of its own and returns the text it logged under the default
+/// schema; fails if `f` has not returned within 10 s (a layer that loops forever).
+fn logged_within_a_bound(f: fn()) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let capture = Capture::default();
+        let layer = JsonLayer::new(capture.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        let _ = tx.send(capture.text());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the event was logged within 10 s (a thread that does not return spins forever)")
+}
+
+/// Found by `any_field_name_through_the_log_bridge` (`tests/prop_lines.rs`): a field named `fields`, then a field
+/// that has to be renamed. Every rename (`fields.requestId`, `fields.fields.requestId`, …)
+/// had `fields` as its dotted prefix, so the layer renamed forever and the thread that
+/// logged never returned. `fields` and `context`, the roots of the renames, are now renamed
+/// themselves ("Duplicate keys").
+#[test]
+fn a_field_named_fields_does_not_make_renames_loop_forever() {
+    let text = logged_within_a_bound(|| {
+        Context::new()
+            .with_request_id("r1")
+            .in_scope(|| info!(fields = 1, requestId = 2, "x"))
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "requestId",
+            "target",
+            "fields.fields",
+            "fields.requestId"
+        ]
+    );
+    assert_eq!(line.at("requestId"), &json!("r1"));
+    assert_eq!(line.at("fields.fields"), &json!(1));
+    assert_eq!(line.at("fields.requestId"), &json!(2));
+}
+
+/// The same for the context: a context key `context`, then one named like a core key, whose
+/// rename `context.message` had `context` as its dotted prefix.
+#[test]
+fn a_context_key_named_context_does_not_make_renames_loop_forever() {
+    let text = logged_within_a_bound(|| {
+        Context::new()
+            .with("context", 1)
+            .with("message", 2)
+            .in_scope(|| info!("x"))
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "context.context",
+            "context.message",
+            "target"
+        ]
+    );
+    assert_eq!(line.at("message"), &json!("x"));
+    assert_eq!(line.at("context.context"), &json!(1));
+    assert_eq!(line.at("context.message"), &json!(2));
+}

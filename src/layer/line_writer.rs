@@ -19,6 +19,16 @@ use crate::schema::KeyCase;
 const CONTEXT_RENAME: &str = "context.";
 /// The prefix of an event field that loses to a core or context key.
 pub(super) const FIELD_RENAME: &str = "fields.";
+/// Returns `true` for `fields` and `context`, the roots of the renames: on a line, such a key
+/// would be the dotted prefix of every renamed key, and no number of renames could make a
+/// key unique. They are never keys of their own; a key so named is renamed too.
+pub(super) fn is_rename_root(escaped: &[u8]) -> bool {
+    fn root(prefix: &'static str) -> &'static [u8] {
+        &prefix.as_bytes()[..prefix.len() - 1]
+    }
+    escaped == root(FIELD_RENAME) || escaped == root(CONTEXT_RENAME)
+}
+
 /// Written in place of a redacted value.
 pub(super) const REDACTED: &[u8] = b"\"[REDACTED]\"";
 
@@ -383,6 +393,9 @@ impl<'a> LineWriter<'a> {
     #[inline]
     fn taken(&self, hash: u64, escaped: &[u8], dotted: bool) -> bool {
         let (reserved, line) = (&self.prepared.reserved, &*self.line);
+        if is_rename_root(escaped) {
+            return true;
+        }
         // Most keys: no dot, and the filters prove they are neither reserved nor on the line.
         let bits = bloom_bits(hash);
         if !dotted && !reserved.may_conflict(bits) && !line.keys.may_conflict(bits) {

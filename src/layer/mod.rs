@@ -73,6 +73,11 @@ use prepared::{Prepared, Settings};
 /// `a.b` into an object `a`, so `"a":1,"a.b":2` loses the whole document. The later key is
 /// renamed as above: `info!(a = 1, a.b = 2)` writes `"a":1,"fields.a.b":2`.
 ///
+/// `fields` and `context`, the roots of the renames, are never keys of their own (they would
+/// be the dotted prefix of every renamed key): a context key or field so named is renamed
+/// too, so `info!(fields = 1, requestId = 2, "..")` inside a request writes
+/// `"fields.fields":1,"fields.requestId":2`.
+///
 /// # Context
 ///
 /// The context written is the current one (see [`Context::current`](crate::Context::current)):
