@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::ids::IdForm;
+use super::line_writer::{is_rename_root, ROOT_SUFFIX};
 use super::reserved::Reserved;
 use crate::context::Value;
 use crate::json;
@@ -129,6 +130,10 @@ impl Prepared {
                 return key;
             }
             let mut name = name.to_owned();
+            if is_rename_root(name.as_bytes()) {
+                name.push_str(ROOT_SUFFIX);
+                key = json::Key::new(&name);
+            }
             while reserved.contains(&key) {
                 name.insert_str(0, "fields.");
                 key = json::Key::new(&name);

@@ -33,7 +33,7 @@ impl Reserved {
     }
 
     /// Returns `true` if `key` is reserved, the dotted prefix of a reserved key, has a
-    /// reserved key as its dotted prefix, or is a root of the renames (`fields`, `context`).
+    /// reserved key as its dotted prefix, or is made of a root of the renames (`fields`, `context`).
     pub(crate) fn contains(&self, key: &Key) -> bool {
         is_rename_root(key.escaped()) || self.conflicts(key.hash(), key.escaped())
     }
