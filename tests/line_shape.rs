@@ -439,3 +439,140 @@ fn redacted_fields_and_context_keys_are_never_written() {
     assert_eq!(line.at("requestId"), &json!("r1"));
     assert_eq!(line.at("order_id"), &json!(7));
 }
+
+// === found by the property tests of `tests/prop_lines.rs` (issue 19 §2) ===
+
+/// Runs `f` on a thread of its own and returns the text it logged under the default
+/// schema; fails if `f` has not returned within 10 s (a layer that loops forever).
+fn logged_within_a_bound(f: fn()) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let capture = Capture::default();
+        let layer = JsonLayer::new(capture.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        let _ = tx.send(capture.text());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the event was logged within 10 s (a thread that does not return spins forever)")
+}
+
+/// Found by `any_field_name_through_the_log_bridge` (`tests/prop_lines.rs`): a field named `fields`, then a field
+/// that has to be renamed. Every rename (`fields.requestId`, `fields.fields.requestId`, …)
+/// had `fields` as its dotted prefix, so the layer renamed forever and the thread that
+/// logged never returned. A key made only of `fields` or `context`, the roots of the renames,
+/// now gets a `_` ("Duplicate keys").
+#[test]
+fn a_field_named_fields_does_not_make_renames_loop_forever() {
+    let text = logged_within_a_bound(|| {
+        Context::new()
+            .with_request_id("r1")
+            .in_scope(|| info!(fields = 1, requestId = 2, "x"))
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "requestId",
+            "target",
+            "fields_",
+            "fields.requestId"
+        ]
+    );
+    assert_eq!(line.at("requestId"), &json!("r1"));
+    assert_eq!(line.at("fields_"), &json!(1));
+    assert_eq!(line.at("fields.requestId"), &json!(2));
+}
+
+/// The same for the context: a context key `context`, then one named like a core key, whose
+/// rename `context.message` had `context` as its dotted prefix.
+#[test]
+fn a_context_key_named_context_does_not_make_renames_loop_forever() {
+    let text = logged_within_a_bound(|| {
+        Context::new()
+            .with("context", 1)
+            .with("message", 2)
+            .in_scope(|| info!("x"))
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "context_",
+            "context.message",
+            "target"
+        ]
+    );
+    assert_eq!(line.at("message"), &json!("x"));
+    assert_eq!(line.at("context_"), &json!(1));
+    assert_eq!(line.at("context.message"), &json!(2));
+}
+
+/// Found by `any_field_name_through_the_log_bridge` after the fix above: a field renamed
+/// `fields.fields` (from `fields`) was the dotted prefix of every rename of a key starting
+/// with `fields.` (`fields.fields.x`, `fields.fields.fields.x`, …), and the layer again
+/// renamed forever. No key made only of `fields` (or `context`) repeated goes on a line.
+#[test]
+fn repeated_rename_roots_do_not_make_renames_loop_forever() {
+    let text = logged_within_a_bound(|| {
+        let pairs = [
+            ("fields", 1),
+            ("fields.x", 2),
+            ("fields.x", 3),
+            ("fields.fields", 4),
+        ];
+        log::Log::log(
+            &tracing_ambient::LogBridge::new(),
+            &log::Record::builder()
+                .args(format_args!("x"))
+                .level(log::Level::Info)
+                .target("line_shape")
+                .key_values(&pairs)
+                .build(),
+        );
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "target",
+            "fields_",
+            "fields.x",
+            "fields.fields.x",
+            "fields.fields_"
+        ]
+    );
+    let values: Vec<_> = line.entries[4..].iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(values, [json!(1), json!(2), json!(3), json!(4)]);
+
+    let text = logged_within_a_bound(|| {
+        Context::new()
+            .with("context.context", 1)
+            .with("message", 2)
+            .with("context.message", 3)
+            .in_scope(|| info!("x"))
+    });
+    let line = common::parse_line(text.trim_end());
+    assert_eq!(
+        line.keys(),
+        [
+            "timestamp",
+            "level",
+            "message",
+            "context.context_",
+            "context.message",
+            "context.context.message",
+            "target"
+        ]
+    );
+    let values: Vec<_> = line.entries[3..6].iter().map(|(_, v)| v.clone()).collect();
+    assert_eq!(values, [json!(1), json!(2), json!(3)]);
+}

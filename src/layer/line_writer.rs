@@ -19,6 +19,20 @@ use crate::schema::KeyCase;
 const CONTEXT_RENAME: &str = "context.";
 /// The prefix of an event field that loses to a core or context key.
 pub(super) const FIELD_RENAME: &str = "fields.";
+/// Returns `true` for a key made only of one root of the renames, repeated: `fields`,
+/// `fields.fields`, `context`, `context.context`… On a line, such a key would be the dotted
+/// prefix of every key renamed often enough, and no number of renames could make a key
+/// unique. No key so named goes on a line: it gets [`ROOT_SUFFIX`] first (`fields_`).
+pub(super) fn is_rename_root(key: &[u8]) -> bool {
+    [FIELD_RENAME, CONTEXT_RENAME].iter().any(|prefix| {
+        let word = &prefix.as_bytes()[..prefix.len() - 1];
+        key.split(|&b| b == b'.').all(|segment| segment == word)
+    })
+}
+
+/// Appended to a key that [`is_rename_root`].
+pub(super) const ROOT_SUFFIX: &str = "_";
+
 /// Written in place of a redacted value.
 pub(super) const REDACTED: &[u8] = b"\"[REDACTED]\"";
 
@@ -394,6 +408,9 @@ impl<'a> LineWriter<'a> {
     #[inline]
     fn taken(&self, hash: u64, escaped: &[u8], dotted: bool) -> bool {
         let (reserved, line) = (&self.prepared.reserved, &*self.line);
+        if is_rename_root(escaped) {
+            return true;
+        }
         // Most keys: no dot, and the filters prove they are neither reserved nor on the line.
         let bits = bloom_bits(hash);
         if !dotted && !reserved.may_conflict(bits) && !line.keys.may_conflict(bits) {
@@ -426,6 +443,8 @@ impl<'a> LineWriter<'a> {
     /// line. The key is `head` followed by `tail`, so `errorSources` needs no `String`.
     pub(super) fn key(&mut self, head: &str, tail: &str, rename: &str) {
         self.line.bytes.push(b',');
+        // `…Sources` is never a root; a root gets its suffix before any rename.
+        let suffix = tail.is_empty() && is_rename_root(head.as_bytes());
         let mut renames = 0;
         loop {
             let quote = self.line.bytes.len();
@@ -436,6 +455,9 @@ impl<'a> LineWriter<'a> {
             json::escape_into(&mut self.line.bytes, head);
             if !tail.is_empty() {
                 json::escape_into(&mut self.line.bytes, tail);
+            }
+            if suffix {
+                self.line.bytes.extend_from_slice(ROOT_SUFFIX.as_bytes());
             }
             let (start, end) = (quote + 1, self.line.bytes.len());
             let hash = hash_key(&self.line.bytes[start..end]);

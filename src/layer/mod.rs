@@ -76,6 +76,12 @@ use prepared::{Prepared, Settings};
 /// `a.b` into an object `a`, so `"a":1,"a.b":2` loses the whole document. The later key is
 /// renamed as above: `info!(a = 1, a.b = 2)` writes `"a":1,"fields.a.b":2`.
 ///
+/// `fields` and `context`, the roots of the renames, are never keys of their own, nor are
+/// they repeated (`fields.fields`): such a key would be the dotted prefix of renamed keys, and
+/// renaming could never end. A key so named gets a `_` (`fields_`, `fields.fields_`) and is
+/// then checked as any other, so `info!(fields = 1, requestId = 2, "..")` inside a request
+/// writes `"fields_":1,"fields.requestId":2`.
+///
 /// # Context
 ///
 /// The context written is the current one (see [`Context::current`](crate::context::Context::current)):

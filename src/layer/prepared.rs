@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use super::ids::IdForm;
+use super::line_writer::{is_rename_root, ROOT_SUFFIX};
 use super::reserved::Reserved;
 use crate::context::Value;
 use crate::json;
@@ -138,6 +139,10 @@ impl Prepared {
                 return key;
             }
             let mut name = name.to_owned();
+            if is_rename_root(name.as_bytes()) {
+                name.push_str(ROOT_SUFFIX);
+                key = json::Key::new(&name);
+            }
             while reserved.contains(&key) {
                 name.insert_str(0, "fields.");
                 key = json::Key::new(&name);

@@ -2,6 +2,7 @@
 //! dotted prefixes, checked with a filter first.
 
 use super::line::{bloom_bits, bloom_has, for_each_dotted_prefix};
+use super::line_writer::is_rename_root;
 use crate::json::Key;
 
 /// Keys no context key or event field may take: the core keys and the layer's own keys, and
@@ -31,10 +32,10 @@ impl Reserved {
         bloom_has(self.bloom, bits) || bloom_has(self.prefix_bloom, bits)
     }
 
-    /// Returns `true` if `key` is reserved, the dotted prefix of a reserved key, or has a
-    /// reserved key as its dotted prefix.
+    /// Returns `true` if `key` is reserved, the dotted prefix of a reserved key, has a
+    /// reserved key as its dotted prefix, or is made of a root of the renames (`fields`, `context`).
     pub(crate) fn contains(&self, key: &Key) -> bool {
-        self.conflicts(key.hash(), key.escaped())
+        is_rename_root(key.escaped()) || self.conflicts(key.hash(), key.escaped())
     }
 
     #[inline]
