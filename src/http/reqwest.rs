@@ -46,6 +46,7 @@ use super::propagate::{propagate, Call};
 /// [`PropagateContextLayer`]: super::PropagateContextLayer
 #[derive(Debug, Clone)]
 #[must_use]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub struct PropagateContextMiddleware {
     header: HeaderName,
     call_line: bool,

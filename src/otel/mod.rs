@@ -79,6 +79,7 @@ use tracing_subscriber::registry::LookupSpan;
 pub use ids::SpanIds;
 pub use lookup::{EventSpans, LookupSpanIds, SpanView};
 #[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub use sdk::DefaultLookupSpanIds;
 
 /// The span-id lookup of one layer: the hook, and the subscriber it may need to look spans

@@ -256,6 +256,7 @@ impl FromStr for TraceParent {
 }
 
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 impl TryFrom<&::http::HeaderValue> for TraceParent {
     type Error = InvalidTraceParent;
 
