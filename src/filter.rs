@@ -9,6 +9,33 @@ use tracing_subscriber::layer::{Context, Filter, Layer};
 
 use crate::context::current::with_current;
 
+/// The span callbacks of a filter that wraps another (`$inner`): passed on as they are, since
+/// the wrapped filter may track spans (an `EnvFilter` with span directives does). For the
+/// `Filter` and the `Layer` forms of the filters here, whose callbacks have the same shape.
+macro_rules! forward_span_callbacks {
+    ($inner:ident) => {
+        fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
+            self.$inner.on_new_span(attrs, id, cx);
+        }
+
+        fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
+            self.$inner.on_record(id, values, cx);
+        }
+
+        fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
+            self.$inner.on_enter(id, cx);
+        }
+
+        fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
+            self.$inner.on_exit(id, cx);
+        }
+
+        fn on_close(&self, id: Id, cx: Context<'_, S>) {
+            self.$inner.on_close(id, cx);
+        }
+    };
+}
+
 mod context_level;
 
 pub use context_level::ContextLevel;
@@ -159,27 +186,7 @@ impl<S, F: Filter<S>> Filter<S> for KeepSpans<F> {
         None
     }
 
-    // The event filter may track spans (an `EnvFilter` with span directives does).
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
-        self.events.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
-        self.events.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
-        self.events.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
-        self.events.on_exit(id, cx);
-    }
-
-    fn on_close(&self, id: Id, cx: Context<'_, S>) {
-        self.events.on_close(id, cx);
-    }
+    forward_span_callbacks!(events);
 }
 
 /// As a layer of its own, in front of the others, `KeepSpans` filters for the whole
@@ -227,23 +234,5 @@ where
         None
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
-        self.events.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
-        self.events.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
-        self.events.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
-        self.events.on_exit(id, cx);
-    }
-
-    fn on_close(&self, id: Id, cx: Context<'_, S>) {
-        self.events.on_close(id, cx);
-    }
+    forward_span_callbacks!(events);
 }

@@ -3,15 +3,14 @@
 //! reads the child's stdout, every line parsed.
 
 mod common;
+mod writer_support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::Line;
 use tracing::{debug, error, info, Level};
 use tracing_ambient::Context;
-
-const CHILD: &str = "TRACING_AMBIENT_BUFFER_CHILD";
+use writer_support::{is_child, json_child_lines, json_child_stdout};
 
 /// Lines in the burst of `a_burst_is_bounded_and_every_line_accounted_for`.
 const BURST: u64 = 100_000;
@@ -20,7 +19,7 @@ const BURST: u64 = 100_000;
 
 #[test]
 fn child_error_and_no_error() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let guard = tracing_ambient::init();
@@ -61,7 +60,7 @@ fn child_error_and_no_error() {
 
 #[test]
 fn held_lines_are_written_before_the_error_in_order_and_never_without_one() {
-    let lines = log_lines(&run_child("child_error_and_no_error"));
+    let lines = json_child_lines("child_error_and_no_error");
     let summary: Vec<(&str, &str, &str)> = lines
         .iter()
         .map(|l| {
@@ -102,7 +101,7 @@ fn held_lines_are_written_before_the_error_in_order_and_never_without_one() {
 
 #[test]
 fn child_burst() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let guard = tracing_ambient::init();
@@ -130,8 +129,11 @@ fn child_burst() {
 
 #[test]
 fn a_burst_is_bounded_and_every_line_accounted_for() {
-    let stdout = run_child("child_burst");
-    let lines = log_lines(&stdout);
+    let stdout = json_child_stdout("child_burst");
+    let lines = writer_support::log_lines(stdout.as_bytes());
+    assert!(lines
+        .iter()
+        .all(|l| l.str("message") != Some("log lines dropped")));
     for (id, message, logged, limit) in [
         (
             "burst",
@@ -218,7 +220,7 @@ mod http {
 
     #[test]
     fn child_http() {
-        if std::env::var_os(CHILD).is_none() {
+        if !is_child() {
             return;
         }
         let guard = tracing_ambient::init();
@@ -261,7 +263,7 @@ mod http {
 
     #[test]
     fn a_5xx_flushes_its_request_and_a_200_does_not() {
-        let lines = log_lines(&run_child("http::child_http"));
+        let lines = json_child_lines("http::child_http");
         // Each request's lines in the order written (requests of two servers may interleave).
         let mut per_request: Vec<(&str, Vec<(&str, &str)>)> = Vec::new();
         for line in &lines {
@@ -295,36 +297,4 @@ mod http {
             ]
         );
     }
-}
-
-// === helpers ===
-
-fn log_lines(stdout: &str) -> Vec<Line> {
-    let lines: Vec<Line> = stdout
-        .lines()
-        .filter_map(|l| l.find('{').map(|i| &l[i..]))
-        .map(common::parse_line)
-        .collect();
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.str("message") != Some("log lines dropped")),
-        "no line was dropped by the writer"
-    );
-    lines
-}
-
-/// Runs the child test `name` of this binary under `init()`'s defaults and returns its
-/// stdout.
-fn run_child(name: &str) -> String {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("RUST_LOG")
-        .env("LOG_FORMAT", "json")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    String::from_utf8(output.stdout).unwrap()
 }

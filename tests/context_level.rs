@@ -3,15 +3,14 @@
 //! reads the child's stdout, every line parsed.
 
 mod common;
+mod writer_support;
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use common::Line;
 use tracing::{debug, info, Level};
 use tracing_ambient::Context;
-
-const CHILD: &str = "TRACING_AMBIENT_LEVEL_CHILD";
+use writer_support::{is_child, json_child_lines};
 
 /// Events per context in `two_contexts_on_a_multi_thread_runtime`.
 const EVENTS: usize = 100;
@@ -28,7 +27,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn child_two_contexts() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let guard = tracing_ambient::init();
@@ -59,7 +58,7 @@ fn child_two_contexts() {
 
 #[test]
 fn two_contexts_on_a_multi_thread_runtime() {
-    let lines = log_lines(&run_child("child_two_contexts"));
+    let lines = json_child_lines("child_two_contexts");
     let counts = counts(&lines);
     let expected: HashMap<(Option<&str>, &str), usize> = [
         ((Some("raised"), "debug event"), EVENTS),
@@ -88,7 +87,7 @@ fn two_contexts_on_a_multi_thread_runtime() {
 
 #[test]
 fn child_late_and_carried() {
-    if std::env::var_os(CHILD).is_none() {
+    if !is_child() {
         return;
     }
     let guard = tracing_ambient::init();
@@ -132,7 +131,7 @@ fn child_late_and_carried() {
 
 #[test]
 fn a_late_level_is_carried_by_spawn_threads_and_payloads() {
-    let lines = log_lines(&run_child("child_late_and_carried"));
+    let lines = json_child_lines("child_late_and_carried");
     let messages: Vec<(&str, Option<&str>)> = lines
         .iter()
         .map(|l| (l.str("message").unwrap(), l.str("requestId")))
@@ -260,7 +259,7 @@ mod http {
 
     #[test]
     fn child_http_hook() {
-        if std::env::var_os(CHILD).is_none() {
+        if !is_child() {
             return;
         }
         let guard = tracing_ambient::init();
@@ -274,7 +273,7 @@ mod http {
 
     #[test]
     fn the_level_hook_raises_a_real_request_and_only_it() {
-        let lines = log_lines(&run_child("http::child_http_hook"));
+        let lines = json_child_lines("http::child_http_hook");
         let counts = counts(&lines);
         let expected: HashMap<(Option<&str>, &str), usize> = [
             ((Some("with-token"), "handler debug"), 1),
@@ -293,7 +292,7 @@ mod http {
 
     #[test]
     fn child_http_many() {
-        if std::env::var_os(CHILD).is_none() {
+        if !is_child() {
             return;
         }
         let guard = tracing_ambient::init();
@@ -306,7 +305,7 @@ mod http {
 
     #[test]
     fn no_bleed_between_1000_concurrent_requests_half_raised() {
-        let lines = log_lines(&run_child("http::child_http_many"));
+        let lines = json_child_lines("http::child_http_many");
         let counts = counts(&lines);
         let mut expected: HashMap<(Option<&str>, &str), usize> = HashMap::new();
         let ids: Vec<String> = (0..REQUESTS).map(|n| format!("req-{n}")).collect();
@@ -329,8 +328,6 @@ mod http {
     }
 }
 
-// === helpers ===
-
 /// How many lines there are of each (requestId, message); the access line counts as
 /// `access` whatever its message.
 fn counts(lines: &[Line]) -> HashMap<(Option<&str>, &str), usize> {
@@ -344,34 +341,4 @@ fn counts(lines: &[Line]) -> HashMap<(Option<&str>, &str), usize> {
         *counts.entry((line.str("requestId"), message)).or_default() += 1;
     }
     counts
-}
-
-fn log_lines(stdout: &str) -> Vec<Line> {
-    let lines: Vec<Line> = stdout
-        .lines()
-        .filter_map(|l| l.find('{').map(|i| &l[i..]))
-        .map(common::parse_line)
-        .collect();
-    assert!(
-        lines
-            .iter()
-            .all(|l| l.str("message") != Some("log lines dropped")),
-        "no line was dropped"
-    );
-    lines
-}
-
-/// Runs the child test `name` of this binary under `init()`'s defaults and returns its
-/// stdout.
-fn run_child(name: &str) -> String {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env_remove("RUST_LOG")
-        .env("LOG_FORMAT", "json")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(output.status.success(), "{stderr}");
-    String::from_utf8(output.stdout).unwrap()
 }

@@ -239,25 +239,7 @@ impl<S, F: Filter<S>> Filter<S> for ContextLevel<F> {
         self.hint(self.inner.max_level_hint())
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
-        self.inner.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_exit(id, cx);
-    }
-
-    fn on_close(&self, id: Id, cx: Context<'_, S>) {
-        self.inner.on_close(id, cx);
-    }
+    forward_span_callbacks!(inner);
 }
 
 /// As a layer in front of the others, `ContextLevel` filters for the whole subscriber, as the
@@ -305,25 +287,7 @@ where
         self.hint(self.inner.max_level_hint())
     }
 
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: Context<'_, S>) {
-        self.inner.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: Context<'_, S>) {
-        self.inner.on_exit(id, cx);
-    }
-
-    fn on_close(&self, id: Id, cx: Context<'_, S>) {
-        self.inner.on_close(id, cx);
-    }
+    forward_span_callbacks!(inner);
 }
 
 #[cfg(test)]

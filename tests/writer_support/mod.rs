@@ -42,6 +42,34 @@ pub fn log_line(text: &str) -> Option<Line> {
     text.find('{').map(|i| common::parse_line(&text[i..]))
 }
 
+/// Runs the child test `name` under `init()`'s defaults with `LOG_FORMAT=json`, fails if it
+/// fails, and returns its log lines, each parsed strictly, checking that the writer dropped
+/// none of them.
+pub fn json_child_lines(name: &str) -> Vec<Line> {
+    let lines = log_lines(json_child_stdout(name).as_bytes());
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.str("message") != Some("log lines dropped")),
+        "no line was dropped by the writer"
+    );
+    lines
+}
+
+/// Runs the child test `name` as [`json_child_lines`] does and returns its stdout as it is.
+pub fn json_child_stdout(name: &str) -> String {
+    let output = child(name)
+        .env("LOG_FORMAT", "json")
+        .output()
+        .expect("the child runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("stdout is UTF-8")
+}
+
 /// The one JSON object the child printed on stderr, after `summary: `, to say what it did.
 pub fn child_summary(stderr: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stderr);
