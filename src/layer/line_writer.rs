@@ -23,10 +23,16 @@ pub(super) const FIELD_RENAME: &str = "fields.";
 /// `fields.fields`, `context`, `context.context`… On a line, such a key would be the dotted
 /// prefix of every key renamed often enough, and no number of renames could make a key
 /// unique. No key so named goes on a line: it gets [`ROOT_SUFFIX`] first (`fields_`).
+#[inline]
 pub(super) fn is_rename_root(key: &[u8]) -> bool {
+    // Asked of every key on the line: most fail on their first byte or their length.
+    if !matches!(key.first(), Some(b'f' | b'c')) {
+        return false;
+    }
     [FIELD_RENAME, CONTEXT_RENAME].iter().any(|prefix| {
         let word = &prefix.as_bytes()[..prefix.len() - 1];
-        key.split(|&b| b == b'.').all(|segment| segment == word)
+        (key.len() + 1) % prefix.len() == 0
+            && key.split(|&b| b == b'.').all(|segment| segment == word)
     })
 }
 

@@ -15,6 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use super::errors::ErrorCounter;
 use crate::context::buffer::{self, DROPPED_META};
+use crate::context::level;
 use crate::context::line_buffer::LineBuffer;
 use crate::context::{spans, with_current_or, Context, ContextLayer};
 
@@ -220,8 +221,9 @@ where
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
         let meta = event.metadata();
-        // The filter enabled this event only for the context's buffer: its line is held.
-        let held = buffer::is_held(meta);
+        // The filter enabled this event only for the context's buffer: its line is held. No
+        // event is held before some context has asked for a level (one relaxed load).
+        let held = level::raised() != level::NONE && buffer::is_held(meta);
         let flush = buffer::is_flush(meta);
         let now = self.format.now();
         // Formats catch the panics of the values they write and put a marker in their place.
