@@ -208,10 +208,23 @@ pub(crate) fn lookup(event: &Event<'_>, prepared: &Prepared) -> Rc<CallsiteInfo>
         let table = table.try_borrow().ok()?;
         table.get(prepared.id, addr).cloned()
     });
-    if let Ok(Some(info)) = found {
-        return info;
+    match found {
+        Ok(Some(info)) => info,
+        _ => prepare(event, prepared, addr),
     }
-    let info = Rc::new(CallsiteInfo::new(meta, prepared, event.is_log()));
+}
+
+/// The first event of a callsite for a layer on this thread: prepares its keys and keeps them
+/// in the thread's table (a rebuild may prune dropped layers' entries). Out of line, so that
+/// the look-up every event makes stays small.
+#[cold]
+#[inline(never)]
+fn prepare(event: &Event<'_>, prepared: &Prepared, addr: usize) -> Rc<CallsiteInfo> {
+    let info = Rc::new(CallsiteInfo::new(
+        event.metadata(),
+        prepared,
+        event.is_log(),
+    ));
     let _ = TABLE.try_with(|table| {
         if let Ok(mut table) = table.try_borrow_mut() {
             if table.get(prepared.id, addr).is_none() {

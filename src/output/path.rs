@@ -220,11 +220,6 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        let meta = event.metadata();
-        // The filter enabled this event only for the context's buffer: its line is held. No
-        // event is held before some context has asked for a level (one relaxed load).
-        let held = level::raised() != level::NONE && buffer::is_held(meta);
-        let flush = buffer::is_flush(meta);
         let now = self.format.now();
         // Formats catch the panics of the values they write and put a marker in their place.
         // This catches the rest (a subscriber's span lookup, anything missed): the line is
@@ -232,30 +227,16 @@ where
         // sees the panic.
         let built = catch_unwind(AssertUnwindSafe(|| {
             let context = EventContext::of(event, &cx);
-            // `flush_buffer()`, or an error: the lines the context holds go first.
-            if flush || (!held && *meta.level() == Level::ERROR) {
-                context.with(|ctx| {
-                    if let Some(ctx) = ctx.filter(|ctx| ctx.has_held()) {
-                        self.flush_held(ctx, &cx, &context);
-                    }
-                });
+            // Until some context asks for a level or a buffer (one relaxed load), no line is
+            // held and no flush is sent: the event is formatted and written.
+            if level::raised() == level::NONE {
+                self.format
+                    .format(event, &cx, &context, now, |meta, bytes| {
+                        self.write_line(meta, bytes)
+                    });
+            } else {
+                self.event_with_buffers(event, &cx, &context, now);
             }
-            if flush {
-                return;
-            }
-            self.format
-                .format(event, &cx, &context, now, |line_meta, bytes| {
-                    if held {
-                        context.with(|ctx| {
-                            let Some(ctx) = ctx else { return };
-                            if let Some(buffer) = ctx.lock_buffer().as_mut() {
-                                buffer.push(self.owner, meta, bytes);
-                            }
-                        });
-                    } else {
-                        self.write_line(line_meta, bytes)
-                    }
-                });
         }));
         if built.is_err() {
             self.errors.record(
@@ -263,6 +244,54 @@ where
                 format_args!("a panic while building a log line"),
             );
         }
+    }
+}
+
+impl<F, W> EventPath<F, W>
+where
+    F: Format,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// The event path once contexts may hold lines: a held event's line goes to its
+    /// context's buffer, and an `ERROR` event or the flush event of `flush_buffer()` writes
+    /// what the context holds first.
+    #[inline(never)]
+    fn event_with_buffers<S>(
+        &self,
+        event: &Event<'_>,
+        cx: &layer::Context<'_, S>,
+        context: &EventContext,
+        now: SystemTime,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let meta = event.metadata();
+        // The filter enabled this event only for the context's buffer: its line is held.
+        let held = buffer::is_held(meta);
+        let flush = buffer::is_flush(meta);
+        if flush || (!held && *meta.level() == Level::ERROR) {
+            context.with(|ctx| {
+                if let Some(ctx) = ctx.filter(|ctx| ctx.has_held()) {
+                    self.flush_held(ctx, cx, context);
+                }
+            });
+        }
+        if flush {
+            return;
+        }
+        self.format
+            .format(event, cx, context, now, |line_meta, bytes| {
+                if held {
+                    context.with(|ctx| {
+                        let Some(ctx) = ctx else { return };
+                        if let Some(buffer) = ctx.lock_buffer().as_mut() {
+                            buffer.push(self.owner, meta, bytes);
+                        }
+                    });
+                } else {
+                    self.write_line(line_meta, bytes)
+                }
+            });
     }
 }
 
