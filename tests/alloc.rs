@@ -3,29 +3,14 @@
 
 mod alloc_support;
 
-use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use alloc_support::Discard;
+
+use std::sync::atomic::Ordering;
 
 use tracing::{debug, info, info_span};
 use tracing_ambient::{Context, JsonLayer};
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
-
-/// Discards bytes but counts them, so the work cannot be optimised away.
-#[derive(Clone, Default)]
-struct Discard(Arc<AtomicUsize>);
-
-impl io::Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.fetch_add(buf.len(), Ordering::Relaxed);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 const EVENTS: usize = 10_000;
 

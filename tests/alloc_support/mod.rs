@@ -104,3 +104,18 @@ pub fn process_allocations_during(f: impl FnOnce()) -> usize {
 pub fn process_live_bytes() -> isize {
     PROCESS_LIVE.load(Ordering::SeqCst)
 }
+
+/// A writer that discards bytes but counts them, so the work cannot be optimised away.
+#[derive(Clone, Default)]
+pub struct Discard(pub std::sync::Arc<AtomicUsize>);
+
+impl std::io::Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len(), Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
