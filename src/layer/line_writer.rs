@@ -31,7 +31,7 @@ pub(super) fn is_rename_root(key: &[u8]) -> bool {
     }
     [FIELD_RENAME, CONTEXT_RENAME].iter().any(|prefix| {
         let word = &prefix.as_bytes()[..prefix.len() - 1];
-        (key.len() + 1) % prefix.len() == 0
+        (key.len() + 1).is_multiple_of(prefix.len())
             && key.split(|&b| b == b'.').all(|segment| segment == word)
     })
 }
