@@ -16,11 +16,7 @@ pub(crate) use fields::PANICKED;
 
 use std::io::{self, Write};
 
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{self, Layer};
-use tracing_subscriber::registry::LookupSpan;
 
 use crate::context::Value;
 use crate::otel::{LookupSpanIds, SpanIdsLookup};
@@ -29,7 +25,7 @@ use crate::schema::{push_name_forms, Schema};
 use json_format::JsonFormat;
 use prepared::{Prepared, Settings};
 
-/// A [`Layer`] that writes each event as one line of JSON, with the current request context.
+/// A [`Layer`](tracing_subscriber::Layer) that writes each event as one line of JSON, with the current request context.
 ///
 /// # Examples
 ///
@@ -471,37 +467,7 @@ impl<W> JsonLayer<W> {
     }
 }
 
-// The event path does it all; the layer only formats.
-impl<S, W> Layer<S> for JsonLayer<W>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        Layer::<S>::on_register_dispatch(&self.path, subscriber);
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
-        self.path.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_exit(id, cx);
-    }
-
-    #[inline]
-    fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        self.path.on_event(event, cx);
-    }
-}
+crate::output::output_layer!(JsonLayer);
 
 #[cfg(test)]
 mod tests {

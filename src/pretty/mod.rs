@@ -34,11 +34,10 @@ mod format;
 use std::io;
 use std::time::SystemTime;
 
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{self, Layer};
+use tracing_subscriber::layer;
 use tracing_subscriber::registry::LookupSpan;
 
 pub use choose::LogFormat;
@@ -46,7 +45,7 @@ pub use choose::LogFormat;
 use crate::output::{ErrorCounter, EventContext, EventPath, Format};
 use format::LineWriter;
 
-/// A [`Layer`] that writes each event as one human-readable line, with the current request
+/// A [`Layer`](tracing_subscriber::Layer) that writes each event as one human-readable line, with the current request
 /// context, for development.
 ///
 /// # Examples
@@ -403,37 +402,7 @@ impl<W> PrettyLayer<W> {
     }
 }
 
-// The event path does it all; the layer only formats.
-impl<S, W> Layer<S> for PrettyLayer<W>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        Layer::<S>::on_register_dispatch(&self.path, subscriber);
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_new_span(attrs, id, cx);
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, cx: layer::Context<'_, S>) {
-        self.path.on_record(id, values, cx);
-    }
-
-    fn on_enter(&self, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_enter(id, cx);
-    }
-
-    fn on_exit(&self, id: &Id, cx: layer::Context<'_, S>) {
-        self.path.on_exit(id, cx);
-    }
-
-    #[inline]
-    fn on_event(&self, event: &Event<'_>, cx: layer::Context<'_, S>) {
-        self.path.on_event(event, cx);
-    }
-}
+crate::output::output_layer!(PrettyLayer);
 
 #[cfg(test)]
 mod tests {
