@@ -10,7 +10,8 @@ use tracing::field::{Field, Visit};
 use tracing::Event;
 
 use super::callsite::FieldInfo;
-use super::line_writer::{LineWriter, FIELD_RENAME, REDACTED};
+use super::line_writer::{LineWriter, REDACTED};
+use super::reserved::FIELD_RENAME;
 use crate::json;
 use crate::schema::{KeyCase, ACCESS_NAME, ACCESS_TARGET};
 

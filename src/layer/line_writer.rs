@@ -10,34 +10,11 @@ use super::cap::Cap;
 use super::ids::{Id, IdForm};
 use super::line::{bloom_bits, for_each_dotted_prefix, Line};
 use super::prepared::Prepared;
+use super::reserved::{is_rename_root, CONTEXT_RENAME, ROOT_SUFFIX};
 use crate::context::{Entries, Known, Slot};
 use crate::json::{self, hash_key, Key};
 use crate::otel::SpanIds;
 use crate::schema::KeyCase;
-
-/// The prefix of a context key that loses to a core key.
-const CONTEXT_RENAME: &str = "context.";
-/// The prefix of an event field that loses to a core or context key.
-pub(super) const FIELD_RENAME: &str = "fields.";
-/// Returns `true` for a key made only of one root of the renames, repeated: `fields`,
-/// `fields.fields`, `context`, `context.context`… On a line, such a key would be the dotted
-/// prefix of every key renamed often enough, and no number of renames could make a key
-/// unique. No key so named goes on a line: it gets [`ROOT_SUFFIX`] first (`fields_`).
-#[inline]
-pub(super) fn is_rename_root(key: &[u8]) -> bool {
-    // Asked of every key on the line: most fail on their first byte or their length.
-    if !matches!(key.first(), Some(b'f' | b'c')) {
-        return false;
-    }
-    [FIELD_RENAME, CONTEXT_RENAME].iter().any(|prefix| {
-        let word = &prefix.as_bytes()[..prefix.len() - 1];
-        (key.len() + 1).is_multiple_of(prefix.len())
-            && key.split(|&b| b == b'.').all(|segment| segment == word)
-    })
-}
-
-/// Appended to a key that [`is_rename_root`].
-pub(super) const ROOT_SUFFIX: &str = "_";
 
 /// Written in place of a redacted value.
 pub(super) const REDACTED: &[u8] = b"\"[REDACTED]\"";

@@ -7,8 +7,8 @@ use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use super::ids::IdForm;
-use super::line_writer::{is_rename_root, ROOT_SUFFIX};
 use super::reserved::Reserved;
+use super::reserved::{is_rename_root, ROOT_SUFFIX};
 use crate::context::Value;
 use crate::json;
 use crate::schema::Schema;

@@ -2,8 +2,31 @@
 //! dotted prefixes, checked with a filter first.
 
 use super::line::{bloom_bits, bloom_has, for_each_dotted_prefix};
-use super::line_writer::is_rename_root;
 use crate::json::Key;
+
+/// The prefix of a context key that loses to a core key.
+pub(super) const CONTEXT_RENAME: &str = "context.";
+/// The prefix of an event field that loses to a core or context key.
+pub(super) const FIELD_RENAME: &str = "fields.";
+/// Returns `true` for a key made only of one root of the renames, repeated: `fields`,
+/// `fields.fields`, `context`, `context.context`… On a line, such a key would be the dotted
+/// prefix of every key renamed often enough, and no number of renames could make a key
+/// unique. No key so named goes on a line: it gets [`ROOT_SUFFIX`] first (`fields_`).
+#[inline]
+pub(super) fn is_rename_root(key: &[u8]) -> bool {
+    // Asked of every key on the line: most fail on their first byte or their length.
+    if !matches!(key.first(), Some(b'f' | b'c')) {
+        return false;
+    }
+    [FIELD_RENAME, CONTEXT_RENAME].iter().any(|prefix| {
+        let word = &prefix.as_bytes()[..prefix.len() - 1];
+        (key.len() + 1).is_multiple_of(prefix.len())
+            && key.split(|&b| b == b'.').all(|segment| segment == word)
+    })
+}
+
+/// Appended to a key that [`is_rename_root`].
+pub(super) const ROOT_SUFFIX: &str = "_";
 
 /// Keys no context key or event field may take: the core keys and the layer's own keys, and
 /// their dotted prefixes (`log` when the schema writes `log.level`).
