@@ -114,30 +114,54 @@ impl Entries {
     /// [`Slot::from_plain_str`]).
     #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
-        self.set_known(known, Slot::from_plain_str(value));
+        // The JSON of a plain string is the string and its quotes: counted before the slot is
+        // made, so the slot is written in place (the middleware sets two ids per request).
+        let old = self.known_len(known);
+        let value = if self.fits(old, value.len() + 2, known.snake_name()) {
+            value
+        } else {
+            CONTEXT_FULL
+        };
+        self.known[known as usize] = Some(Slot::from_plain_str(value));
     }
 
     /// Sets a well-known key, within the size bound.
     pub(super) fn set_known(&mut self, known: Known, slot: Slot) {
-        let old = self.known[known as usize]
-            .as_ref()
-            .map_or(0, |s| s.json().len());
-        let slot = self.fit(old, slot, known.snake_name());
+        let old = self.known_len(known);
+        let slot = if self.fits(old, slot.json().len(), known.snake_name()) {
+            slot
+        } else {
+            Slot::from_plain_str(CONTEXT_FULL)
+        };
         self.known[known as usize] = Some(slot);
     }
 
-    /// Returns `slot` if the context stays within [`MAX_CONTEXT_BYTES`] with it in place of a
-    /// value of `old` bytes, else the replacement, noting the overflow; counts the bytes.
-    pub(super) fn fit(&mut self, old: usize, slot: Slot, key: &str) -> Slot {
+    /// The JSON length of a well-known key's value, 0 when it has none.
+    fn known_len(&self, known: Known) -> usize {
+        self.known[known as usize]
+            .as_ref()
+            .map_or(0, |s| s.json().len())
+    }
+
+    /// Whether a value of `new` bytes of JSON fits within [`MAX_CONTEXT_BYTES`] in place of one
+    /// of `old` bytes; counts it, or the replacement (`"[context full]"`) and the overflow.
+    pub(super) fn fits(&mut self, old: usize, new: usize, key: &str) -> bool {
         let rest = self.bytes - old;
-        let slot = if rest + slot.json().len() <= MAX_CONTEXT_BYTES {
+        let fits = rest + new <= MAX_CONTEXT_BYTES;
+        if !fits {
+            self.overflowed(key);
+        }
+        self.bytes = rest + if fits { new } else { CONTEXT_FULL.len() + 2 };
+        fits
+    }
+
+    /// Returns `slot` if it fits (see [`Self::fits`]), else the replacement.
+    fn fit(&mut self, old: usize, slot: Slot, key: &str) -> Slot {
+        if self.fits(old, slot.json().len(), key) {
             slot
         } else {
-            self.overflowed(key);
             Slot::from_plain_str(CONTEXT_FULL)
-        };
-        self.bytes = rest + slot.json().len();
-        slot
+        }
     }
 
     pub(super) fn overflowed(&mut self, key: &str) {
