@@ -10,10 +10,14 @@ mod setters;
 mod values;
 
 pub(crate) use key_case::{push_name_forms, to_camel_case, to_snake_case};
-pub(crate) use keys::{AccessKeys, ACCESS_NAME, ACCESS_TARGET};
+// The access line's keys and the process's schema are read by the middleware only.
+#[cfg(feature = "http")]
+pub(crate) use keys::AccessKeys;
+pub(crate) use keys::{ACCESS_NAME, ACCESS_TARGET};
 pub use keys::{KeyCase, Schema};
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
-pub(crate) use process::{process_schema, set_process_schema};
+#[cfg(feature = "http")]
+pub(crate) use process::process_schema;
+pub(crate) use process::set_process_schema;
 #[cfg_attr(not(feature = "http"), allow(unused_imports))]
 pub(crate) use values::SecondsString;
 pub use values::{DurationFormat, ErrorKeys, IdFormat};
