@@ -13,8 +13,8 @@ pub(crate) use key_case::{push_name_forms, to_camel_case, to_snake_case};
 // The access line's keys and the process's schema are read by the middleware only.
 #[cfg(feature = "http")]
 pub(crate) use keys::AccessKeys;
-pub(crate) use keys::{ACCESS_NAME, ACCESS_TARGET};
 pub use keys::{KeyCase, Schema};
+pub(crate) use keys::{ACCESS_NAME, ACCESS_TARGET};
 #[cfg(feature = "http")]
 pub(crate) use process::process_schema;
 pub(crate) use process::set_process_schema;
