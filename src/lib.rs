@@ -60,6 +60,9 @@
     rust_2018_idioms
 )]
 
+#[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
+pub mod actix;
 mod context;
 mod filter;
 #[cfg(feature = "http")]

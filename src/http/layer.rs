@@ -12,12 +12,11 @@ use super::request_span::SpanMode;
 
 use super::deadline::TimeoutFormat;
 use super::level_from::LevelFrom;
-use super::make_request_id::DefaultMakeRequestId;
 use super::make_request_id::MakeRequestId;
-use super::on_access::DefaultOnAccess;
 use super::on_access::OnAccess;
 use super::route::HttpRoute;
 use super::service::RequestContext;
+use super::start::Rules;
 
 /// Opens a request [`Context`](crate::Context) around every request of a tower service: request
 /// id, W3C trace context, response header and the access line.
@@ -38,13 +37,7 @@ use super::service::RequestContext;
 #[derive(Clone)]
 #[must_use]
 pub struct RequestContextLayer {
-    config: Arc<Config>,
-    // The hooks run once per request: a virtual call there costs nothing worth a type
-    // parameter on every middleware type.
-    make_request_id: Arc<dyn MakeRequestId>,
-    on_access: Arc<dyn OnAccess>,
-    http_route: Arc<dyn HttpRoute>,
-    level_from: Arc<dyn LevelFrom>,
+    pub(crate) rules: Rules,
 }
 
 // === impl RequestContextLayer ===
@@ -59,11 +52,7 @@ impl RequestContextLayer {
     /// ```
     pub fn new() -> Self {
         RequestContextLayer {
-            config: Arc::default(),
-            make_request_id: Arc::new(DefaultMakeRequestId::new()),
-            on_access: Arc::new(DefaultOnAccess::new()),
-            http_route: Arc::new(()),
-            level_from: Arc::new(()),
+            rules: Rules::default(),
         }
     }
 }
@@ -76,11 +65,8 @@ impl Default for RequestContextLayer {
 
 impl RequestContextLayer {
     fn config(self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::clone(&self.config);
-        f(&mut config);
         RequestContextLayer {
-            config: Arc::new(config),
-            ..self
+            rules: self.rules.config(f),
         }
     }
 
@@ -174,8 +160,10 @@ impl RequestContextLayer {
     /// ```
     pub fn http_route(self, http_route: impl HttpRoute) -> Self {
         RequestContextLayer {
-            http_route: Arc::new(http_route),
-            ..self
+            rules: Rules {
+                http_route: Arc::new(http_route),
+                ..self.rules
+            },
         }
     }
 
@@ -200,8 +188,10 @@ impl RequestContextLayer {
     /// ```
     pub fn level_from(self, level_from: impl LevelFrom) -> Self {
         RequestContextLayer {
-            level_from: Arc::new(level_from),
-            ..self
+            rules: Rules {
+                level_from: Arc::new(level_from),
+                ..self.rules
+            },
         }
     }
 
@@ -235,8 +225,10 @@ impl RequestContextLayer {
     /// ```
     pub fn make_request_id(self, make_request_id: impl MakeRequestId) -> Self {
         RequestContextLayer {
-            make_request_id: Arc::new(make_request_id),
-            ..self
+            rules: Rules {
+                make_request_id: Arc::new(make_request_id),
+                ..self.rules
+            },
         }
     }
 
@@ -251,8 +243,10 @@ impl RequestContextLayer {
     /// ```
     pub fn on_access(self, on_access: impl OnAccess) -> Self {
         RequestContextLayer {
-            on_access: Arc::new(on_access),
-            ..self
+            rules: Rules {
+                on_access: Arc::new(on_access),
+                ..self.rules
+            },
         }
     }
 }
@@ -261,14 +255,7 @@ impl<S> Layer<S> for RequestContextLayer {
     type Service = RequestContext<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestContext::new(
-            inner,
-            self.config.clone(),
-            self.make_request_id.clone(),
-            self.on_access.clone(),
-            self.http_route.clone(),
-            self.level_from.clone(),
-        )
+        RequestContext::new(inner, self.rules.clone())
     }
 }
 
@@ -340,7 +327,7 @@ impl RequestContextLayer {
 impl fmt::Debug for RequestContextLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestContextLayer")
-            .field("config", &self.config)
+            .field("config", &self.rules.config)
             .finish_non_exhaustive()
     }
 }

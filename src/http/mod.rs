@@ -248,6 +248,7 @@ mod route;
 #[cfg(feature = "opentelemetry")]
 mod server_span;
 mod service;
+mod start;
 
 pub use self::{
     access::{Access, Outcome},
@@ -266,9 +267,15 @@ pub use self::{
 };
 
 pub use self::deadline::TimeoutFormat;
+// What the actix-web middleware shares with the tower one.
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub use self::reqwest::PropagateContextMiddleware;
+#[cfg(feature = "actix")]
+pub(crate) use self::{
+    pending::Pending,
+    start::{Rules, Start},
+};
 
 /// The default request id header, `x-request-id`.
 ///

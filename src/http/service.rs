@@ -1,33 +1,16 @@
 //! [`RequestContext`]: the middleware's tower `Service`.
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use http::request::Parts;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use tower_service::Service;
-use tracing::Span;
 
 use super::body::ResponseBody;
-use super::config::Config;
 use super::future::ResponseFuture;
-use super::grpc::GrpcCall;
-use super::level_from::LevelFrom;
-use super::make_request_id::MakeRequestId;
-use super::on_access::OnAccess;
-use super::pending::Pending;
-use super::request_id::RequestId;
-use super::request_span::{request_span, SpanChoice};
-use super::request_trace::RequestTrace;
-use super::route::HttpRoute;
+use super::start::{Rules, Start};
 use crate::context::spans::enter_in_scope;
-use crate::context::Context;
-use crate::context::Known;
-
-/// The context key an invalid client request id is kept under, when asked to.
-const INVALID_KEY: &str = "invalid_request_id";
 
 /// Runs every request of the inner service inside its own [`Context`]. Made by
 /// [`RequestContextLayer`](super::RequestContextLayer); see the [module docs](super).
@@ -54,32 +37,14 @@ const INVALID_KEY: &str = "invalid_request_id";
 #[derive(Clone)]
 pub struct RequestContext<S> {
     inner: S,
-    config: Arc<Config>,
-    make_request_id: Arc<dyn MakeRequestId>,
-    on_access: Arc<dyn OnAccess>,
-    http_route: Arc<dyn HttpRoute>,
-    level_from: Arc<dyn LevelFrom>,
+    rules: Rules,
 }
 
 // === impl RequestContext ===
 
 impl<S> RequestContext<S> {
-    pub(crate) fn new(
-        inner: S,
-        config: Arc<Config>,
-        make_request_id: Arc<dyn MakeRequestId>,
-        on_access: Arc<dyn OnAccess>,
-        http_route: Arc<dyn HttpRoute>,
-        level_from: Arc<dyn LevelFrom>,
-    ) -> Self {
-        RequestContext {
-            inner,
-            config,
-            make_request_id,
-            on_access,
-            http_route,
-            level_from,
-        }
+    pub(crate) fn new(inner: S, rules: Rules) -> Self {
+        RequestContext { inner, rules }
     }
 
     /// Returns a reference to the inner service.
@@ -118,67 +83,6 @@ impl<S> RequestContext<S> {
     pub fn into_inner(self) -> S {
         self.inner
     }
-
-    /// Takes the request id from the header when it is valid, else makes one; puts it in
-    /// the context, the request header and the request extensions. Returns it as the header
-    /// value, made once and shared by every header it goes in.
-    fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<HeaderValue> {
-        let header = &self.config.header;
-        #[cfg(feature = "tower-http")]
-        let from_extension = parts
-            .extensions
-            .get::<tower_http::request_id::RequestId>()
-            .and_then(|id| RequestId::try_from(id.header_value()).ok());
-        #[cfg(not(feature = "tower-http"))]
-        let from_extension: Option<RequestId> = None;
-        let mut values = parts.headers.get_all(header).iter();
-        let id = match (values.next(), values.next()) {
-            // An id an outer tower-http layer set (under any header name) is already present.
-            _ if from_extension.is_some() => from_extension,
-            (Some(value), None) => match RequestId::try_from(value) {
-                Ok(id) => Some(id),
-                Err(_) => {
-                    self.keep_invalid(value.as_bytes(), ctx);
-                    None
-                }
-            },
-            // Several headers: which one the client meant is unknown, so none is taken.
-            (Some(value), Some(_)) => {
-                self.keep_invalid(value.as_bytes(), ctx);
-                None
-            }
-            (None, _) => None,
-        };
-        let id = match id {
-            Some(id) => Some(id),
-            None => {
-                // Inner services never see an invalid value either.
-                parts.headers.remove(header);
-                self.make_request_id.make_request_id(parts)
-            }
-        };
-        let id = id?;
-        // A validated id has nothing to escape.
-        ctx.set_known_plain(Known::RequestId, id.as_str());
-        // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
-        // lines carry.
-        let value = id.to_header_value();
-        parts.headers.insert(header.clone(), value.clone());
-        #[cfg(feature = "tower-http")]
-        parts
-            .extensions
-            .insert(tower_http::request_id::RequestId::new(value.clone()));
-        parts.extensions.insert(id);
-        Some(value)
-    }
-
-    fn keep_invalid(&self, raw: &[u8], ctx: &Context) {
-        if self.config.keep_invalid {
-            if let Some(kept) = RequestId::sanitise(raw) {
-                ctx.set(INVALID_KEY, kept);
-            }
-        }
-    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestContext<S>
@@ -198,72 +102,12 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        let ctx = Context::new();
-        // The request's latency counts from when its context was made: one clock read fewer.
-        let start = ctx.read().created;
-        let grpc = GrpcCall::detect(&parts.headers);
-        self.config
-            .deadline
-            .apply(&parts.headers, &ctx, grpc.is_some());
-        let id = self.request_id(&mut parts, &ctx);
-        // Before any user code runs in the context: the span, the inner service's `call`.
-        if let Some(level) = self.level_from.level_from(&parts) {
-            ctx.set_level(level);
-        }
-        if let Some((level, limit)) = self.config.buffer {
-            ctx.set_buffer(level, Some(limit));
-        }
-        let trace = self
-            .config
-            .trace_context
-            .then(|| RequestTrace::read(&parts.headers));
-        // Made only where a layer needs it (see `request_span`).
-        let span_choice = SpanChoice::new(self.config.span);
-        // Asked once, for the span and the access line.
-        let route = if span_choice.makes_span() || self.config.access_line {
-            self.http_route.http_route(&parts)
-        } else {
-            None
-        };
-        // Made inside the context, so that the span carries it wherever it is entered.
-        let span = if span_choice.makes_span() {
-            ctx.in_scope(|| request_span(&parts, route.as_deref()))
-        } else {
-            Span::none()
-        };
-        let pending = self.config.access_line.then(|| Pending {
-            on_access: self.on_access.clone(),
-            ctx: ctx.clone(),
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            headers: self
-                .on_access
-                .request_headers()
-                .iter()
-                .filter_map(|name| Some((name.clone(), parts.headers.get(name)?.clone())))
-                .collect(),
-            start,
-            route,
-            grpc,
-        });
-        let response_header = id
-            .filter(|_| self.config.response_header)
-            .map(|value| (self.config.header.clone(), value));
-        // Stored once the span has given its ids, if it is an OpenTelemetry span: no user code
-        // runs in the context before this, so every line of the request carries the same ids.
-        #[cfg(feature = "opentelemetry")]
-        let trace = trace.map(|trace| {
-            let (trace, tracked) = super::server_span::adopt(&span, trace);
-            span_choice.learn(|| tracked);
-            trace
-        });
-        #[cfg(feature = "opentelemetry")]
-        if trace.is_none() {
-            span_choice.learn(|| super::server_span::is_tracked(&span));
-        }
-        if let Some(trace) = trace {
-            trace.store(&ctx);
-        }
+        let Start {
+            ctx,
+            span,
+            pending,
+            response_header,
+        } = self.rules.start(&mut parts, || None);
         let request = Request::from_parts(parts, body);
         // Some services do work in `call` itself, not only in the future.
         let inner = ctx.in_scope(|| {
@@ -278,7 +122,7 @@ impl<S: fmt::Debug> fmt::Debug for RequestContext<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequestContext")
             .field("inner", &self.inner)
-            .field("config", &self.config)
+            .field("config", &self.rules.config)
             .finish_non_exhaustive()
     }
 }
