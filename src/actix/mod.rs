@@ -31,8 +31,8 @@
 //! sent, the access line, both with the request's ids:
 //!
 //! ```text
-//! {"timestamp":"2026-11-24T14:02:12.123456Z","level":"info","message":"order read","requestId":"0193…","traceId":"4bf9…","spanId":"00f0…","target":"shop","order_id":7}
-//! {"timestamp":"2026-11-24T14:02:12.123501Z","level":"info","message":"request completed","requestId":"0193…","traceId":"4bf9…","spanId":"00f0…","target":"tracing_ambient::http","method":"GET","path":"/orders/7","route":"/orders/{id}","status":200,"latencyMs":0.41,"size":7,"outcome":"completed"}
+//! {"timestamp":"2026-12-05T01:46:00.905075Z","level":"info","message":"order read","requestId":"demo-0001","traceId":"241c4780fe714b85d35b1c30a8bce396","spanId":"2752d7970f2cc907","target":"shop","order_id":7}
+//! {"timestamp":"2026-12-05T01:46:00.905099Z","level":"info","message":"request completed","requestId":"demo-0001","traceId":"241c4780fe714b85d35b1c30a8bce396","spanId":"2752d7970f2cc907","target":"access","method":"GET","path":"/orders/7","status":200,"latencyMs":0.054,"size":7,"outcome":"completed","route":"/orders/{id}"}
 //! ```
 //!
 //! # Behaviour
