@@ -118,13 +118,25 @@ enum Setup {
     /// `fmt().json().with_current_span(true)` at `info` and an `on_response` at `info`, so
     /// that it writes an access line too.
     TowerHttp,
+    /// An actix-web `App` with the same handler and no middleware, called in-process
+    /// (`test::init_service`, the service called directly): what actix's own routing costs.
+    #[cfg(feature = "actix")]
+    ActixBare,
+    /// The same `App` wrapped in `actix::RequestContext`, with `OursJson`'s subscriber: its
+    /// cost over `ActixBare` is the actix middleware's, to set against `OursJson` over `Bare`.
+    #[cfg(feature = "actix")]
+    ActixJson,
 }
 
-const SETUPS: [Setup; 4] = [
+const SETUPS: &[Setup] = &[
     Setup::Bare,
     Setup::OursNoSubscriber,
     Setup::OursJson,
     Setup::TowerHttp,
+    #[cfg(feature = "actix")]
+    Setup::ActixBare,
+    #[cfg(feature = "actix")]
+    Setup::ActixJson,
 ];
 
 impl Setup {
@@ -134,12 +146,20 @@ impl Setup {
             Setup::OursNoSubscriber => "ours_no_subscriber",
             Setup::OursJson => "ours_json",
             Setup::TowerHttp => "tower_http_fmt",
+            #[cfg(feature = "actix")]
+            Setup::ActixBare => "actix_bare",
+            #[cfg(feature = "actix")]
+            Setup::ActixJson => "actix_json",
         }
     }
 
     fn dispatch(self) -> Dispatch {
         match self {
             Setup::Bare | Setup::OursNoSubscriber => Dispatch::none(),
+            #[cfg(feature = "actix")]
+            Setup::ActixBare => Dispatch::none(),
+            #[cfg(feature = "actix")]
+            Setup::ActixJson => Setup::OursJson.dispatch(),
             Setup::OursJson => tracing_subscriber::registry()
                 .with(KeepSpans::new(EnvFilter::new("info")))
                 .with(JsonLayer::new(Discard))
@@ -192,6 +212,73 @@ impl Setup {
                     drain(response.expect("infallible").into_body());
                 })
             }
+            #[cfg(feature = "actix")]
+            Setup::ActixBare => actix::run(false, shape, run),
+            #[cfg(feature = "actix")]
+            Setup::ActixJson => actix::run(true, shape, run),
+        })
+    }
+}
+
+/// The actix-web setups: one `App`, made once, its service called as actix-web's dispatcher
+/// calls it, the response body polled to its end and dropped.
+#[cfg(feature = "actix")]
+mod actix {
+    use std::pin::pin;
+    use std::task::{Context as TaskContext, Poll, Waker};
+
+    use actix_web::body::MessageBody;
+    use actix_web::dev::Service;
+    use actix_web::{test, web, App};
+    use tracing_ambient::actix::RequestContext;
+
+    use super::{ready, Shape};
+
+    async fn hello() -> &'static str {
+        "hello"
+    }
+
+    /// The bench's request, as actix-web's test request.
+    fn request(shape: Shape) -> test::TestRequest {
+        let request = test::TestRequest::get()
+            .uri("/orders/42")
+            .insert_header(("user-agent", "bench/1.0"));
+        match shape {
+            Shape::Fresh => request,
+            Shape::Propagated => request
+                .insert_header(("x-request-id", "0195b4e2-7d4c-7cc3-9a8e-2f1d5c0b9a77"))
+                .insert_header((
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )),
+        }
+    }
+
+    fn drain<B: MessageBody>(body: B) {
+        let mut body = pin!(body);
+        let mut cx = TaskContext::from_waker(Waker::noop());
+        while let Poll::Ready(Some(_)) = body.as_mut().poll_next(&mut cx) {}
+    }
+
+    pub(super) fn run<R>(ours: bool, shape: Shape, run: impl FnOnce(&mut dyn FnMut()) -> R) -> R {
+        // actix-web's services expect its runtime; every future here is ready at once.
+        actix_web::rt::System::new().block_on(async move {
+            let route = || web::resource("/orders/{id}").route(web::get().to(hello));
+            if ours {
+                let service =
+                    test::init_service(App::new().wrap(RequestContext::new()).service(route()))
+                        .await;
+                run(&mut || {
+                    let response = ready(service.call(request(shape).to_request())).expect("ok");
+                    drain(response.into_body());
+                })
+            } else {
+                let service = test::init_service(App::new().service(route())).await;
+                run(&mut || {
+                    let response = ready(service.call(request(shape).to_request())).expect("ok");
+                    drain(response.into_body());
+                })
+            }
         })
     }
 }
@@ -204,7 +291,7 @@ fn report() {
     println!("\n## Allocations and lines per request ({REPORT_OPS} requests after warm-up)\n");
     println!("| setup | request | allocations/request | lines/request |");
     println!("| --- | --- | ---: | ---: |");
-    for setup in SETUPS {
+    for &setup in SETUPS {
         for shape in SHAPES {
             let (allocations, lines) = setup.run(shape, |op| {
                 for _ in 0..100 {
@@ -231,7 +318,7 @@ fn report() {
 fn benches(c: &mut Criterion) {
     for shape in SHAPES {
         let mut group = c.benchmark_group(format!("request_{}", shape.name()));
-        for setup in SETUPS {
+        for &setup in SETUPS {
             setup.run(shape, |op| {
                 group.bench_function(setup.name(), |b| b.iter(&mut *op));
             });
@@ -253,7 +340,8 @@ fn ops_only(args: &[String]) -> bool {
         .get(at + 3)
         .map_or(20_000, |n| n.parse().expect("a count"));
     let setup = SETUPS
-        .into_iter()
+        .iter()
+        .copied()
         .find(|s| s.name() == setup)
         .expect("setup");
     let shape = SHAPES

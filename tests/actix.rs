@@ -335,7 +335,7 @@ async fn a_handler_panic_is_logged_with_the_request() {
     assert_eq!(lines[1].at("message"), "handler exploded");
     assert_eq!(lines[2].at("level"), "error");
     assert_eq!(lines[2].at("outcome"), "panicked");
-    assert_eq!(lines[2].at("route"), "/panics");
+    assert_eq!(lines[2].at("path"), "/panics");
 }
 
 const REQUESTS: usize = 1_000;

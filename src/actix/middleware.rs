@@ -286,6 +286,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(Middleware {
             service,
+            header: to_actix_name(&self.rules.config.header),
             rules: Arc::new(self.rules.clone()),
         }))
     }
@@ -294,6 +295,8 @@ where
 /// The actix-web `Service` [`RequestContext`] wraps an app's service in.
 pub struct Middleware<S> {
     service: S,
+    // The request id header, as actix-web names it: converted once.
+    header: Option<ActixHeaderName>,
     rules: Arc<Rules>,
 }
 
@@ -325,11 +328,14 @@ where
             response_header,
         } = self.rules.start(&mut parts, || req.match_pattern());
         // The handler sees the id the lines carry, never an invalid one.
-        let header = &self.rules.config.header;
-        if let Some(name) = to_actix_name(header) {
-            match parts.headers.get(header).and_then(to_actix_value) {
+        if let Some(name) = &self.header {
+            match parts
+                .headers
+                .get(&self.rules.config.header)
+                .and_then(to_actix_value)
+            {
                 Some(value) => {
-                    req.headers_mut().insert(name, value);
+                    req.headers_mut().insert(name.clone(), value);
                 }
                 None => {
                     req.headers_mut().remove(name);
@@ -343,6 +349,10 @@ where
             let _entered = enter_in_scope(&span);
             self.service.call(req)
         });
+        // The response header under the name converted once.
+        let response_header = response_header
+            .zip(self.header.clone())
+            .and_then(|((_, value), name)| Some((name, to_actix_value(&value)?)));
         ResponseFuture {
             inner: Some(ctx.scope(inner)),
             span,
@@ -380,7 +390,7 @@ pin_project! {
 
 struct State {
     pending: Option<Pending>,
-    response_header: Option<(HeaderName, HeaderValue)>,
+    response_header: Option<(ActixHeaderName, ActixHeaderValue)>,
 }
 
 impl<F, B> Future for ResponseFuture<F>
@@ -419,13 +429,9 @@ where
         match result {
             Ok(mut response) => {
                 if let Some((name, value)) = state.response_header {
-                    if let (Some(name), Some(value)) =
-                        (to_actix_name(&name), to_actix_value(&value))
-                    {
-                        // A header the service set itself wins.
-                        if !response.headers().contains_key(&name) {
-                            response.headers_mut().insert(name, value);
-                        }
+                    // A header the service set itself wins.
+                    if !response.headers().contains_key(&name) {
+                        response.headers_mut().insert(name, value);
                     }
                 }
                 let status = StatusCode::from_u16(response.status().as_u16()).ok();
@@ -439,7 +445,12 @@ where
                 }
                 drop(entered);
                 let span = std::mem::replace(this.span, Span::none());
-                let pending = state.pending;
+                let mut pending = state.pending;
+                if let Some(pending) = pending.as_mut().filter(|p| p.route.is_none()) {
+                    // Routed now: actix-web names the pattern from the resource it matched,
+                    // with no second match of the path.
+                    pending.route = response.request().match_pattern();
+                }
                 Poll::Ready(Ok(response.map_body(|_, body| {
                     ResponseBody::new(body, ctx, span, status, pending)
                 })))

@@ -74,8 +74,9 @@ impl Rules {
     ///
     /// `parts` is changed as the handler should see it: an invalid or missing request id
     /// header is replaced by the id the lines carry (or removed, when none is made), and the
-    /// [`RequestId`] is in its extensions. `framework_route` names the route when the
-    /// [`HttpRoute`] hook does not (actix-web's match pattern; nothing for tower).
+    /// [`RequestId`] is in its extensions. `framework_route` names the route for the span when
+    /// the [`HttpRoute`] hook does not (actix-web's match pattern; nothing for tower); it is
+    /// asked only when a span is made.
     pub(crate) fn start(
         &self,
         parts: &mut Parts,
@@ -102,9 +103,16 @@ impl Rules {
             .then(|| RequestTrace::read(&parts.headers));
         // Made only where a layer needs it (see `request_span`).
         let span_choice = SpanChoice::new(self.config.span);
-        // Asked once, for the span and the access line.
+        // Asked once, for the span and the access line. The framework's route only where the
+        // span needs it before the handler runs: an adapter that learns it more cheaply once
+        // routed puts it in `Pending::route` then.
         let route = if span_choice.makes_span() || self.config.access_line {
-            self.http_route.http_route(parts).or_else(framework_route)
+            let route = self.http_route.http_route(parts);
+            if span_choice.makes_span() {
+                route.or_else(framework_route)
+            } else {
+                route
+            }
         } else {
             None
         };
