@@ -48,7 +48,9 @@
 //!
 //! - The route on the access line and the span is the resource's match pattern
 //!   (`/orders/{id}`), never the raw path; where none matched (the default service) there is
-//!   no route. An [`HttpRoute`] hook, when set, is asked first.
+//!   no route. An [`HttpRoute`] hook, when set, is asked first. The access line takes the
+//!   pattern from the resource actix-web routed the request to, once it answered: a request
+//!   whose handler panicked has none (unless a span was made, which names it up front).
 //! - actix-web 4 uses the `http` 0.2 crate. The hooks ([`MakeRequestId`], [`HttpRoute`],
 //!   [`LevelFrom`]) see the request as `http` 1 [`Parts`](http::request::Parts), its
 //!   headers converted by bytes; the handler sees the request id header the lines carry and

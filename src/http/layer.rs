@@ -214,7 +214,7 @@ impl RequestContextLayer {
     }
 
     /// Sets the hook that makes ids for requests without a valid one. Defaults to
-    /// [`DefaultMakeRequestId`] (UUID v7).
+    /// [`DefaultMakeRequestId`](super::DefaultMakeRequestId) (UUID v7).
     ///
     /// ```
     /// use tracing_ambient::http::RequestContextLayer;
@@ -232,7 +232,7 @@ impl RequestContextLayer {
         }
     }
 
-    /// Sets the hook that runs when a request ends. Defaults to [`DefaultOnAccess`], which
+    /// Sets the hook that runs when a request ends. Defaults to [`DefaultOnAccess`](super::DefaultOnAccess), which
     /// logs the access line.
     ///
     /// ```

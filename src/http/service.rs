@@ -12,7 +12,7 @@ use super::future::ResponseFuture;
 use super::start::{Rules, Start};
 use crate::context::spans::enter_in_scope;
 
-/// Runs every request of the inner service inside its own [`Context`]. Made by
+/// Runs every request of the inner service inside its own [`Context`](crate::Context). Made by
 /// [`RequestContextLayer`](super::RequestContextLayer); see the [module docs](super).
 ///
 /// # Examples
