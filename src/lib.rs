@@ -105,7 +105,8 @@ pub use writer::{non_blocking, NonBlocking, NonBlockingBuilder, WriterGuard};
     doctest,
     feature = "http",
     feature = "opentelemetry",
-    feature = "reqwest"
+    feature = "reqwest",
+    feature = "actix"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

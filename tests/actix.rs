@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use http_support::{capture, client, get as send, lines_until, of, raw, valid_id};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::info;
 use tracing_ambient::actix::RequestContext;
+use tracing_ambient::http::RequestId;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
@@ -48,9 +49,14 @@ async fn seen(request: actix_web::HttpRequest) -> String {
         .headers()
         .get("x-request-id")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let extension = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.as_str().to_owned());
     json!({
         "requestId": tracing_ambient::request_id(),
         "header": header,
+        "extension": extension,
         "traceparent": tracing_ambient::traceparent(),
     })
     .to_string()
@@ -99,6 +105,10 @@ async fn a_valid_incoming_id_is_kept_and_echoed() {
     let seen = body_json(&reply.body);
     assert_eq!(seen["requestId"], "actix-kept.1");
     assert_eq!(seen["header"], "actix-kept.1");
+    assert_eq!(
+        seen["extension"], "actix-kept.1",
+        "the request's extensions hold its id"
+    );
     let lines = lines_until(&capture, |l| of(l, "actix-kept.1").len() == 2).await;
     let lines = of(&lines, "actix-kept.1");
     assert_eq!(lines.len(), 2);
@@ -118,6 +128,7 @@ async fn a_missing_id_is_made_as_a_uuid_v7() {
     let seen = body_json(&reply.body);
     assert_eq!(seen["requestId"], id.as_str());
     assert_eq!(seen["header"], id.as_str(), "the handler sees the made id");
+    assert_eq!(seen["extension"], id.as_str());
     let lines = lines_until(&capture, |l| of(l, &id).len() == 2).await;
     assert_eq!(of(&lines, &id).len(), 2);
 }
@@ -503,7 +514,9 @@ async fn options_are_the_tower_layers() {
                 RequestContext::from(
                     tracing_ambient::http::RequestContextLayer::new().with_response_header(false),
                 )
-                .keep_invalid_request_id(true),
+                .keep_invalid_request_id(true)
+                // A span for each request: the route is named before the handler runs.
+                .with_span(true),
             )
             .route("/seen", web::get().to(seen))
     })
@@ -530,4 +543,6 @@ async fn options_are_the_tower_layers() {
     for line in &lines {
         assert_eq!(line.at("invalidRequestId"), "bad_id_", "{line:?}");
     }
+    assert_eq!(lines[1].at("target"), "access");
+    assert_eq!(lines[1].at("route"), "/seen");
 }
