@@ -5,6 +5,7 @@
 //! ```text
 //! cargo bench --bench middleware                 # allocations table, then criterion
 //! cargo bench --bench middleware -- report-only  # only the table
+//! cargo bench --bench middleware --features actix  # adds actix_bare and actix_json
 //! # instructions per request, independent of machine load:
 //! B=$(ls -t target/release/deps/middleware-* | grep -v '\.d$' | head -1)
 //! valgrind --tool=callgrind $B ops ours_json fresh 20000
@@ -16,6 +17,11 @@
 //! no-op waker (the handler is ready at once: a `service_fn` returning `"hello"`), and its
 //! body polled to the end and dropped, which is when the access line is written. Lines go to
 //! a writer that discards them.
+//!
+//! With the `actix` feature, the same request and handler through an actix-web `App` made
+//! once with `test::init_service` and called directly (no network, no dispatcher), bare and
+//! wrapped in `actix::RequestContext`: the middleware's cost over `actix_bare`, set against
+//! `ours_json` over `bare`.
 
 use std::convert::Infallible;
 use std::future::Future;
