@@ -327,15 +327,16 @@ where
             pending,
             response_header,
         } = self.rules.start(&mut parts, || req.match_pattern());
+        // The id the lines carry, converted once for the request and the response.
+        let id = parts
+            .headers
+            .get(&self.rules.config.header)
+            .and_then(to_actix_value);
         // The handler sees the id the lines carry, never an invalid one.
         if let Some(name) = &self.header {
-            match parts
-                .headers
-                .get(&self.rules.config.header)
-                .and_then(to_actix_value)
-            {
+            match &id {
                 Some(value) => {
-                    req.headers_mut().insert(name.clone(), value);
+                    req.headers_mut().insert(name.clone(), value.clone());
                 }
                 None => {
                     req.headers_mut().remove(name);
@@ -349,10 +350,8 @@ where
             let _entered = enter_in_scope(&span);
             self.service.call(req)
         });
-        // The response header under the name converted once.
-        let response_header = response_header
-            .zip(self.header.clone())
-            .and_then(|((_, value), name)| Some((name, to_actix_value(&value)?)));
+        // `Some` only when the rules put the id on the response: it is the request header's.
+        let response_header = response_header.and(self.header.clone().zip(id));
         ResponseFuture {
             inner: Some(ctx.scope(inner)),
             span,
