@@ -289,7 +289,7 @@ pub fn install_panic_hook() {
     }
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = payload_message(info.payload());
+        let message = crate::user_text::panic_message(info.payload());
         let location = info
             .location()
             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
@@ -309,16 +309,6 @@ pub fn install_panic_hook() {
         }
         previous(info);
     }));
-}
-
-fn payload_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "Box<dyn Any>"
-    }
 }
 
 /// Flushes the writer when dropped, waiting at most two seconds (a

@@ -80,6 +80,7 @@ pub mod sql;
 #[cfg(test)]
 mod test_support;
 pub mod trace_context;
+mod user_text;
 mod writer;
 
 pub use context::{

@@ -99,3 +99,41 @@ async fn a_body_error_whose_display_panics_is_logged_with_the_marker() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body, "ok");
 }
+
+/// The service itself fails (a tower service may; axum's never do) with an error whose
+/// `Display` panics: the middleware's future writes the access line with the marker and
+/// hands the error on, and the panic never reaches the caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_error_whose_display_panics_is_logged_with_the_marker() {
+    use tower::Layer;
+    use tower::ServiceExt;
+
+    let capture = capture();
+    let service = RequestContextLayer::new().layer(tower::service_fn(
+        |_: http::Request<Full<Bytes>>| async {
+            tracing::info!("about to fail");
+            Err::<Response<Full<Bytes>>, _>(Treacherous)
+        },
+    ));
+    let request = http::Request::get("/failing")
+        .header("x-request-id", "treacherous-service-1")
+        .body(Full::default())
+        .unwrap();
+    let called = tokio::spawn(service.oneshot(request)).await;
+    let result = called.expect("the middleware's future does not panic");
+    assert!(result.is_err(), "the service's error is handed on");
+    let lines = lines_until(&capture, |lines| {
+        of(lines, "treacherous-service-1")
+            .iter()
+            .any(|l| l.str("target") == Some("access"))
+    })
+    .await;
+    let lines = of(&lines, "treacherous-service-1");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0].at("message"), &json!("about to fail"));
+    let access = &lines[1];
+    assert_eq!(access.at("target"), &json!("access"));
+    assert_eq!(access.at("outcome"), &json!("failed"), "{access:?}");
+    assert_eq!(access.at("error"), &json!(MARKER), "{access:?}");
+    assert_eq!(access.at("level"), &json!("error"));
+}

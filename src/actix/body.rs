@@ -12,11 +12,11 @@ use http::StatusCode;
 use pin_project_lite::pin_project;
 use tracing::Span;
 
-use super::middleware::panic_text;
 use crate::context::spans::enter_in_scope;
 use crate::context::Context;
 use crate::http::Outcome;
 use crate::http::Pending;
+use crate::user_text::panic_message;
 
 pin_project! {
     /// The body of a response from [`RequestContext`](super::RequestContext): the inner body,
@@ -112,7 +112,7 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
                 Err(panic) => {
                     slot.set(None);
                     if let Some(pending) = pending.take() {
-                        let text = panic_text(&*panic);
+                        let text = panic_message(&*panic);
                         pending.finish_in_scope(
                             *status,
                             Some(*size),

@@ -1,7 +1,6 @@
 //! [`RequestContext`]: the builder and actix-web `Transform`; [`Middleware`]: its `Service`;
 //! [`ResponseFuture`]: a request's future, run inside its context.
 
-use std::any::Any;
 use std::fmt;
 use std::future::{ready, Future, Ready};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
@@ -29,6 +28,7 @@ use crate::http::{
     HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending, RequestContextLayer,
     RequestId, Rules, Start, TimeoutFormat,
 };
+use crate::user_text::{error_text, panic_message};
 
 /// Runs every request of an actix-web app inside its own [`Context`](crate::Context), as
 /// [`RequestContextLayer`] does for tower: `App::new().wrap(RequestContext::new())`. See the
@@ -414,7 +414,7 @@ where
                 this.inner.set(None);
                 if let Some(pending) = this.state.take().and_then(|s| s.pending) {
                     ctx.in_scope(crate::context::flush_buffer);
-                    pending.finish(None, None, Outcome::Panicked, Some(panic_text(&*panic)));
+                    pending.finish(None, None, Outcome::Panicked, Some(panic_message(&*panic)));
                 }
                 drop(entered);
                 resume_unwind(panic)
@@ -460,7 +460,7 @@ where
                     // actix-web answers with the error's response.
                     let status =
                         StatusCode::from_u16(err.as_response_error().status_code().as_u16()).ok();
-                    let error = err.to_string();
+                    let error = error_text(&err);
                     pending.finish(status, None, Outcome::Failed, Some(&error));
                 }
                 Poll::Ready(Err(err))
@@ -474,17 +474,6 @@ impl<F> fmt::Debug for ResponseFuture<F> {
         f.debug_struct("ResponseFuture")
             .field("context", &self.inner.as_ref().and_then(|i| i.context()))
             .finish_non_exhaustive()
-    }
-}
-
-/// The text of a panic's payload, as the panic hook writes it.
-pub(super) fn panic_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "Box<dyn Any>"
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`ResponseBody`]: a response body polled inside its request's context.
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
@@ -15,7 +14,7 @@ use super::access::Outcome;
 use super::pending::Pending;
 use crate::context::spans::enter_in_scope;
 use crate::context::Context;
-use crate::layer::PANICKED;
+use crate::user_text::error_text;
 
 pin_project! {
     /// The response body of [`RequestContext`](super::RequestContext): polls the inner body
@@ -180,13 +179,6 @@ where
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
     }
-}
-
-/// The error's `Display`, as the access line's `error`. It is the user's code, run on the
-/// server's poll: one that panics is replaced by the layer's marker, as a field's would be,
-/// and the connection goes on to fail the body as it would have.
-fn error_text(err: &impl fmt::Display) -> String {
-    catch_unwind(AssertUnwindSafe(|| err.to_string())).unwrap_or_else(|_| PANICKED.to_owned())
 }
 
 impl<B> fmt::Debug for ResponseBody<B> {

@@ -144,7 +144,7 @@ where
             Err(err) => {
                 ctx.in_scope(crate::context::flush_buffer);
                 if let Some(pending) = state.pending {
-                    let error = err.to_string();
+                    let error = crate::user_text::error_text(&err);
                     pending.finish(None, None, Outcome::Failed, Some(&error));
                 }
                 Poll::Ready(Err(err))
