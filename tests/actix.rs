@@ -340,6 +340,11 @@ async fn a_handler_panic_is_logged_with_the_request() {
     })
     .await;
     let lines = of(&lines, "actix-panic-1");
+    assert_eq!(
+        lines.len(),
+        3,
+        "handler, panic and access lines: {lines:#?}"
+    );
     let targets: Vec<_> = lines.iter().map(|l| l.str("target").unwrap()).collect();
     assert_eq!(targets[1..], ["panic", "access"], "{lines:#?}");
     assert_eq!(lines[0].at("message"), "about to fail");
