@@ -25,10 +25,10 @@ use super::body::ResponseBody;
 use crate::context::spans::enter_in_scope;
 use crate::context::Scoped;
 use crate::http::{
-    HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending, RequestContextLayer,
-    RequestId, Rules, Start, TimeoutFormat,
+    answered, failed, HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending,
+    RequestContextLayer, RequestId, Rules, Start, TimeoutFormat,
 };
-use crate::user_text::{error_text, panic_message};
+use crate::user_text::panic_message;
 
 /// Runs every request of an actix-web app inside its own [`Context`](crate::Context), as
 /// [`RequestContextLayer`] does for tower: `App::new().wrap(RequestContext::new())`. See the
@@ -434,13 +434,8 @@ where
                     }
                 }
                 let status = StatusCode::from_u16(response.status().as_u16()).ok();
-                if status.is_some_and(|s| s.is_server_error()) {
-                    // The request failed: what its context held back explains it.
-                    ctx.in_scope(crate::context::flush_buffer);
-                }
                 if let Some(status) = status {
-                    this.span
-                        .record("http.response.status_code", status.as_u16());
+                    answered(&ctx, this.span, status);
                 }
                 drop(entered);
                 let span = std::mem::replace(this.span, Span::none());
@@ -455,14 +450,10 @@ where
                 })))
             }
             Err(err) => {
-                ctx.in_scope(crate::context::flush_buffer);
-                if let Some(pending) = state.pending {
-                    // actix-web answers with the error's response.
-                    let status =
-                        StatusCode::from_u16(err.as_response_error().status_code().as_u16()).ok();
-                    let error = error_text(&err);
-                    pending.finish(status, None, Outcome::Failed, Some(&error));
-                }
+                // actix-web answers with the error's response.
+                let status =
+                    StatusCode::from_u16(err.as_response_error().status_code().as_u16()).ok();
+                failed(&ctx, state.pending, status, &err);
                 Poll::Ready(Err(err))
             }
         }

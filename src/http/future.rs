@@ -12,7 +12,7 @@ use tracing::Span;
 
 use super::access::Outcome;
 use super::body::ResponseBody;
-use super::pending::Pending;
+use super::pending::{answered, failed, Pending};
 use crate::context::spans::enter_in_scope;
 use crate::context::Scoped;
 
@@ -128,12 +128,7 @@ where
                     pending.observe_grpc(response.headers());
                 }
                 let status = response.status();
-                if status.is_server_error() {
-                    // The request failed: what its context held back explains it.
-                    ctx.in_scope(crate::context::flush_buffer);
-                }
-                this.span
-                    .record("http.response.status_code", status.as_u16());
+                answered(&ctx, this.span, status);
                 drop(entered);
                 // The span lives on with the body, and closes when the body is dropped.
                 let span = std::mem::replace(this.span, Span::none());
@@ -142,11 +137,7 @@ where
                 ))
             }
             Err(err) => {
-                ctx.in_scope(crate::context::flush_buffer);
-                if let Some(pending) = state.pending {
-                    let error = crate::user_text::error_text(&err);
-                    pending.finish(None, None, Outcome::Failed, Some(&error));
-                }
+                failed(&ctx, state.pending, None, &err);
                 Poll::Ready(Err(err))
             }
         }

@@ -273,7 +273,7 @@ pub use self::deadline::TimeoutFormat;
 pub use self::reqwest::PropagateContextMiddleware;
 #[cfg(feature = "actix")]
 pub(crate) use self::{
-    pending::Pending,
+    pending::{answered, failed, Pending},
     start::{Rules, Start},
 };
 

@@ -1,15 +1,19 @@
 //! [`Pending`]: what the middleware keeps about a request until it ends, and the one call of
-//! the access hook when it does.
+//! the access hook when it does; [`answered`] and [`failed`], what every adapter does when the
+//! handler is done.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderName, HeaderValue, Method, StatusCode, Uri};
+use tracing::Span;
 
 use super::access::{Access, Outcome};
 use super::grpc::GrpcCall;
 use super::on_access::OnAccess;
 use crate::context::Context;
+use crate::user_text::error_text;
 
 /// What the middleware keeps about a request until it ends, to hand to the hook once.
 pub(crate) struct Pending {
@@ -67,5 +71,29 @@ impl Pending {
             grpc_message: self.grpc.as_ref().and_then(|g| g.message.as_deref()),
         };
         self.on_access.on_access(&access);
+    }
+}
+
+/// The handler answered with `status`, whatever the framework: a 5xx makes the context write
+/// what it held back (it explains the failure), and the request span records the status.
+pub(crate) fn answered(ctx: &Context, span: &Span, status: StatusCode) {
+    if status.is_server_error() {
+        ctx.in_scope(crate::context::flush_buffer);
+    }
+    span.record("http.response.status_code", status.as_u16());
+}
+
+/// The service failed with `err` instead of answering, whatever the framework: the context
+/// writes what it held back, and the access line says `failed`, with the error's text (its
+/// `Display` guarded) and the status the framework answers with, where it says.
+pub(crate) fn failed(
+    ctx: &Context,
+    pending: Option<Pending>,
+    status: Option<StatusCode>,
+    err: &(impl fmt::Display + ?Sized),
+) {
+    ctx.in_scope(crate::context::flush_buffer);
+    if let Some(pending) = pending {
+        pending.finish(status, None, Outcome::Failed, Some(&error_text(err)));
     }
 }
