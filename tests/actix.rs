@@ -188,17 +188,22 @@ async fn a_valid_traceparent_is_continued_with_a_new_span_id() {
     assert_ne!(trace_id, "0".repeat(32));
 }
 
-/// Sends `head` raw and returns the response's status and `x-request-id` header.
-async fn raw_reply(addr: SocketAddr, head: &[u8]) -> (u16, Option<String>) {
+/// Sends `head` raw and returns the response's status, its one `x-request-id` header (failing
+/// on more than one) and the whole reply as text.
+async fn raw_reply(addr: SocketAddr, head: &[u8]) -> (u16, Option<String>, String) {
     let reply = raw(addr, head).await;
-    let text = String::from_utf8_lossy(&reply);
+    let text = String::from_utf8_lossy(&reply).into_owned();
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let id = text.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("x-request-id")
-            .then(|| value.trim().to_owned())
-    });
-    (status, id)
+    let ids: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-request-id")
+                .then(|| value.trim().to_owned())
+        })
+        .collect();
+    assert!(ids.len() <= 1, "one x-request-id at most: {text}");
+    (status, ids.into_iter().next(), text)
 }
 
 #[actix_web::test]
@@ -221,8 +226,12 @@ async fn hostile_headers_are_replaced_and_never_echoed() {
         head.extend_from_slice(
             b"\r\ntraceparent: 00-zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-00f067aa0ba902b7-01\r\n",
         );
-        let (status, id) = raw_reply(addr, &head).await;
+        let (status, id, reply) = raw_reply(addr, &head).await;
         assert_eq!(status, 200, "request {i}");
+        if !value.is_empty() {
+            let value = String::from_utf8_lossy(value);
+            assert!(!reply.contains(&*value), "request {i} echoed: {reply}");
+        }
         let id = id.unwrap_or_else(|| panic!("request {i} has an id on its response"));
         assert!(valid_id(&id), "{id:?}");
         assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 7);
@@ -230,7 +239,7 @@ async fn hostile_headers_are_replaced_and_never_echoed() {
         made.push(id);
     }
     // Several ids: which one the client meant is unknown, so none is taken.
-    let (_, id) = raw_reply(
+    let (_, id, _) = raw_reply(
         addr,
         b"GET /orders/9 HTTP/1.1\r\nhost: x\r\nx-request-id: one\r\nx-request-id: two\r\n",
     )
@@ -287,7 +296,7 @@ async fn the_access_line_has_the_route_pattern_status_latency_and_size() {
     assert_eq!(access.at("route"), "/orders/{id}");
     assert_eq!(access.at("status"), 200);
     let latency = access.at("latencyMs").as_f64().unwrap();
-    assert!(latency >= 0.0, "{latency}");
+    assert!(latency > 0.0 && latency < 10_000.0, "{latency}");
     assert_eq!(access.at("size"), &json!("order 7".len()));
     assert_eq!(access.at("outcome"), "completed");
     assert_eq!(access.at("traceId"), handler.at("traceId"));
@@ -383,7 +392,9 @@ async fn work(n: web::Path<usize>) -> String {
     if gate.arrived.fetch_add(1, Ordering::SeqCst) + 1 == REQUESTS {
         gate.open.send_replace(true);
     }
-    let _ = tokio::time::timeout(Duration::from_secs(20), open.wait_for(|open| *open)).await;
+    let opened = tokio::time::timeout(Duration::from_secs(20), open.wait_for(|open| *open))
+        .await
+        .is_ok();
     let subtask = tracing_ambient::spawn(async move {
         tokio::task::yield_now().await;
         info!(n, "subtask");
@@ -393,7 +404,7 @@ async fn work(n: web::Path<usize>) -> String {
     actix_web::rt::task::yield_now().await;
     info!(n, "handler end");
     format!(
-        "{}|{from_subtask}",
+        "{}|{from_subtask}|{opened}",
         tracing_ambient::request_id().unwrap_or_default()
     )
 }
@@ -417,8 +428,8 @@ async fn a_thousand_concurrent_requests_never_share_a_context() {
         let id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
         assert_eq!(
             reply.body,
-            format!("{id}|{id}"),
-            "handler and subtask saw the id"
+            format!("{id}|{id}|true"),
+            "handler and subtask saw the id, with all {REQUESTS} requests in flight at once"
         );
         assert!(ids.insert(id, n).is_none(), "ids are unique");
     }
@@ -550,4 +561,142 @@ async fn options_are_the_tower_layers() {
     }
     assert_eq!(lines[1].at("target"), "access");
     assert_eq!(lines[1].at("route"), "/seen");
+}
+
+/// A body that sends one chunk, then fails with an error whose text is "disk gone".
+struct FailingBody {
+    sent: bool,
+}
+
+impl actix_web::body::MessageBody for FailingBody {
+    type Error = std::io::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Stream
+    }
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<bytes::Bytes, Self::Error>>> {
+        if std::mem::replace(&mut self.sent, true) {
+            std::task::Poll::Ready(Some(Err(std::io::Error::other("disk gone"))))
+        } else {
+            std::task::Poll::Ready(Some(Ok(bytes::Bytes::from_static(b"part"))))
+        }
+    }
+}
+
+/// Serves, behind the middleware, an inner `wrap_fn` whose `call` panics on `/panics-in-call`
+/// (before any handler runs), a resource answering every method with a 12-byte body, and a
+/// body that fails.
+fn serve_edges() -> SocketAddr {
+    let server = HttpServer::new(|| {
+        App::new()
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                if req.path() == "/panics-in-call" && std::hint::black_box(true) {
+                    panic!("inner middleware exploded");
+                }
+                srv.call(req)
+            })
+            .wrap(RequestContext::new())
+            .service(web::resource("/any").to(|| async { "twelve bytes" }))
+            .route(
+                "/failing-body",
+                web::get().to(|| async { HttpResponse::Ok().body(FailingBody { sent: false }) }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_web::rt::spawn(server.run());
+    addr
+}
+
+/// The one access line of request `id`, once written.
+async fn access_line(capture: &common::Capture, id: &str) -> common::Line {
+    let lines = lines_until(capture, |l| {
+        of(l, id).iter().any(|l| l.str("target") == Some("access"))
+    })
+    .await;
+    let access: Vec<_> = of(&lines, id)
+        .into_iter()
+        .filter(|l| l.str("target") == Some("access"))
+        .collect();
+    assert_eq!(access.len(), 1, "{id}: {access:#?}");
+    access.into_iter().next().unwrap()
+}
+
+#[actix_web::test]
+async fn a_head_request_sends_no_body_and_its_access_line_says_size_0() {
+    let capture = capture();
+    let addr = serve_edges();
+    // GET first: the same resource's body is 12 bytes.
+    let reply = send(&client(), addr, "/any", &[("x-request-id", b"actix-get-1")]).await;
+    assert_eq!(reply.body, "twelve bytes");
+    let get = access_line(&capture, "actix-get-1").await;
+    assert_eq!(get.at("size"), 12);
+    let request = http::Request::head(format!("http://{addr}/any"))
+        .header("x-request-id", "actix-head-1")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "actix-head-1");
+    let access = access_line(&capture, "actix-head-1").await;
+    assert_eq!(access.at("method"), "HEAD");
+    assert_eq!(access.at("status"), 200);
+    assert_eq!(access.at("outcome"), "completed");
+    // Nothing of the body went to the client (as the tower layer says for HEAD).
+    assert_eq!(access.at("size"), 0, "{access:?}");
+}
+
+#[actix_web::test]
+async fn a_failing_body_is_logged_with_its_error() {
+    let capture = capture();
+    let addr = serve_edges();
+    let request = http::Request::get(format!("http://{addr}/failing-body"))
+        .header("x-request-id", "actix-body-error-1")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    // The body fails: the server ends the connection, before or after the head.
+    if let Ok(response) = client().request(request).await {
+        use http_body_util::BodyExt;
+        assert!(response.into_body().collect().await.is_err());
+    }
+    let access = access_line(&capture, "actix-body-error-1").await;
+    assert_eq!(access.at("level"), "error");
+    assert_eq!(access.at("outcome"), "failed");
+    assert_eq!(access.at("error"), "disk gone");
+    assert_eq!(access.at("status"), 200);
+    assert_eq!(access.at("size"), 4);
+}
+
+#[actix_web::test]
+async fn a_panic_in_an_inner_middlewares_call_is_logged_with_the_request() {
+    let capture = capture();
+    let addr = serve_edges();
+    let request = http::Request::get(format!("http://{addr}/panics-in-call"))
+        .header("x-request-id", "actix-call-panic-1")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    // actix-web drops the connection of a request whose service panicked.
+    assert!(client().request(request).await.is_err());
+    let access = access_line(&capture, "actix-call-panic-1").await;
+    assert_eq!(access.at("level"), "error");
+    assert_eq!(access.at("outcome"), "panicked");
+    assert_eq!(access.at("error"), "inner middleware exploded");
+    assert_eq!(access.at("path"), "/panics-in-call");
+    // The server goes on serving.
+    let reply = send(
+        &client(),
+        addr,
+        "/any",
+        &[("x-request-id", b"actix-after-1")],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
 }

@@ -1,6 +1,7 @@
 //! [`ResponseBody`]: an actix-web response body polled inside its request's context, that
 //! writes the access line when it ends.
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -14,9 +15,8 @@ use tracing::Span;
 
 use crate::context::spans::enter_in_scope;
 use crate::context::Context;
-use crate::http::Outcome;
-use crate::http::Pending;
-use crate::user_text::panic_message;
+use crate::http::{panicked, Outcome, Pending};
+use crate::user_text::error_text;
 
 pin_project! {
     /// The body of a response from [`RequestContext`](super::RequestContext): the inner body,
@@ -46,12 +46,7 @@ pin_project! {
             let inner = &mut this.inner;
             this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
-                // The body of a response to HEAD is never sent: dropping it is its end.
-                let outcome = match Outcome::dropped() {
-                    Outcome::Aborted if pending.method == http::Method::HEAD => Outcome::Completed,
-                    outcome => outcome,
-                };
-                pending.finish(*this.status, Some(*this.size), outcome, None);
+                pending.body_dropped(*this.status, *this.size);
             }
         }
     }
@@ -84,7 +79,8 @@ impl<B: MessageBody> ResponseBody<B> {
 }
 
 impl<B: MessageBody> MessageBody for ResponseBody<B> {
-    type Error = B::Error;
+    /// The inner body's error, boxed as actix-web boxes it.
+    type Error = Box<dyn StdError>;
 
     fn size(&self) -> BodySize {
         self.inner
@@ -101,8 +97,9 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
             return Poll::Ready(None);
         }
         let _entered = enter_in_scope(this.span);
-        let (mut slot, size, pending, status) = (this.inner, this.size, this.pending, this.status);
-        this.ctx.in_scope(|| {
+        let (mut slot, size, pending, status, ctx) =
+            (this.inner, this.size, this.pending, this.status, this.ctx);
+        ctx.in_scope(|| {
             let inner = slot
                 .as_mut()
                 .as_pin_mut()
@@ -111,32 +108,34 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
                 Ok(polled) => polled,
                 Err(panic) => {
                     slot.set(None);
-                    if let Some(pending) = pending.take() {
-                        let text = panic_message(&*panic);
-                        pending.finish_in_scope(
-                            *status,
-                            Some(*size),
-                            Outcome::Panicked,
-                            Some(text),
-                        );
-                    }
+                    panicked(ctx, pending.take(), *status, Some(*size), &*panic);
                     resume_unwind(panic)
                 }
             };
-            let end = match &polled {
-                Poll::Pending => return polled,
+            let (polled, end) = match polled {
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(bytes))) => {
-                    *size += bytes.len() as u64;
-                    None
+                    if pending.as_ref().is_some_and(Pending::counts_body) {
+                        *size += bytes.len() as u64;
+                    }
+                    (Poll::Ready(Some(Ok(bytes))), None)
                 }
-                Poll::Ready(Some(Err(_))) => Some(Outcome::Failed),
-                Poll::Ready(None) => Some(Outcome::Completed),
+                Poll::Ready(Some(Err(err))) => {
+                    // Boxed here (actix-web boxes it next anyway) for its text on the line.
+                    let err: Box<dyn StdError> = err.into();
+                    let text = error_text(&*err);
+                    (
+                        Poll::Ready(Some(Err(err))),
+                        Some((Outcome::Failed, Some(text))),
+                    )
+                }
+                Poll::Ready(None) => (Poll::Ready(None), Some((Outcome::Completed, None))),
             };
-            if let Some(outcome) = end {
+            if let Some((outcome, error)) = end {
                 // Dropped ahead of the access line, so dropping this body has nothing to do.
                 slot.set(None);
                 if let Some(pending) = pending.take() {
-                    pending.finish_in_scope(*status, Some(*size), outcome, None);
+                    pending.finish_in_scope(*status, Some(*size), outcome, error.as_deref());
                 }
             }
             polled

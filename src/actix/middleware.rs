@@ -25,10 +25,9 @@ use super::body::ResponseBody;
 use crate::context::spans::enter_in_scope;
 use crate::context::Scoped;
 use crate::http::{
-    answered, failed, HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending,
+    answered, failed, panicked, HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending,
     RequestContextLayer, RequestId, Rules, Start, TimeoutFormat,
 };
-use crate::user_text::panic_message;
 
 /// Runs every request of an actix-web app inside its own [`Context`](crate::Context), as
 /// [`RequestContextLayer`] does for tower: `App::new().wrap(RequestContext::new())`. See the
@@ -346,10 +345,20 @@ where
         if let Some(id) = parts.extensions.remove::<RequestId>() {
             req.extensions_mut().insert(id);
         }
-        let inner = ctx.in_scope(|| {
+        // The inner services' `call` runs user code too (guards, middleware, `wrap_fn`): a
+        // panic there is said on the access line before it goes on, as one in the handler is.
+        let called = ctx.in_scope(|| {
             let _entered = enter_in_scope(&span);
-            self.service.call(req)
+            catch_unwind(AssertUnwindSafe(|| self.service.call(req)))
         });
+        let inner = match called {
+            Ok(inner) => inner,
+            Err(panic) => {
+                let _entered = enter_in_scope(&span);
+                panicked(&ctx, pending, None, None, &*panic);
+                resume_unwind(panic)
+            }
+        };
         // `Some` only when the rules put the id on the response: it is the request header's.
         let response_header = response_header.and(self.header.clone().zip(id));
         ResponseFuture {
@@ -412,10 +421,8 @@ where
             Err(panic) => {
                 let ctx = inner.context().cloned().unwrap_or_default();
                 this.inner.set(None);
-                if let Some(pending) = this.state.take().and_then(|s| s.pending) {
-                    ctx.in_scope(crate::context::flush_buffer);
-                    pending.finish(None, None, Outcome::Panicked, Some(panic_message(&*panic)));
-                }
+                let pending = this.state.take().and_then(|s| s.pending);
+                panicked(&ctx, pending, None, None, &*panic);
                 drop(entered);
                 resume_unwind(panic)
             }
@@ -442,7 +449,8 @@ where
                 let mut pending = state.pending;
                 if let Some(pending) = pending.as_mut().filter(|p| p.route.is_none()) {
                     // Routed now: actix-web names the pattern from the resource it matched,
-                    // with no second match of the path.
+                    // with no second match of the path (only an unmatched request, a 404,
+                    // has its path walked again, to find that it has no pattern).
                     pending.route = response.request().match_pattern();
                 }
                 Poll::Ready(Ok(response.map_body(|_, body| {

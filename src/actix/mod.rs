@@ -53,14 +53,23 @@
 //!   whose handler panicked has none (unless a span was made, which names it up front).
 //! - actix-web 4 uses the `http` 0.2 crate. The hooks ([`MakeRequestId`], [`HttpRoute`],
 //!   [`LevelFrom`]) see the request as `http` 1 [`Parts`](http::request::Parts), its
-//!   headers converted by bytes; the handler sees the request id header the lines carry and
-//!   finds the [`RequestId`](crate::http::RequestId) in the request's extensions.
-//! - A handler that panics: actix-web lets the panic end the connection, with no response.
-//!   The access line is written first, with outcome `panicked` and the panic's message, at
-//!   the `error` level; with [`install_panic_hook`](crate::install_panic_hook) (which
-//!   [`init`](crate::init) calls) the panic's own line carries the request's context too.
+//!   headers converted by bytes, with empty extensions (actix-web's are of its own type);
+//!   the handler sees the request id header the lines carry and finds the
+//!   [`RequestId`](crate::http::RequestId) in the request's extensions.
+//! - A panic in the handler, in an inner middleware or guard, or in the response body:
+//!   actix-web lets it end the connection, with no response. The access line is written
+//!   first, with outcome `panicked` and the panic's message, at the `error` level, after
+//!   the lines the context held back; with [`install_panic_hook`](crate::install_panic_hook)
+//!   (which [`init`](crate::init) calls) the panic's own line carries the request's context
+//!   too.
 //! - An error the app's service returns (`Err(actix_web::Error)`) is written as outcome
-//!   `failed` with the status of the error's response.
+//!   `failed`, with the status the error's `ResponseError::status_code` gives. actix-web
+//!   turns that error into its response outside every middleware, so that response carries
+//!   no `x-request-id` header: an app that wants the id on error responses answers with
+//!   `Ok(HttpResponse)` (what handlers' `Err` values become anyway) instead of an inner
+//!   middleware's `Err`.
+//! - A `HEAD` request's access line has `size` 0, as under tower: actix-web's HTTP/1 polls the
+//!   body of a response to `HEAD` and throws it away, and those bytes are not counted.
 //!
 //! # Across tasks
 //!

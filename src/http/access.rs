@@ -37,7 +37,8 @@ pub struct Access<'a> {
     pub headers: &'a [(HeaderName, HeaderValue)],
     /// How the request ended.
     pub outcome: Outcome,
-    /// The inner service's or the body's error, when the outcome is [`Outcome::Failed`].
+    /// The inner service's or the body's error, when the outcome is [`Outcome::Failed`]; the
+    /// panic's message, when it is [`Outcome::Panicked`] and the middleware saw the panic.
     pub error: Option<&'a str>,
     /// The route template the request matched (`/orders/{id}`), when the
     /// [`HttpRoute`](super::HttpRoute) hook named it.

@@ -49,12 +49,7 @@ pin_project! {
             let inner = &mut this.inner;
             this.ctx.in_scope(|| inner.set(None));
             if let Some(pending) = this.pending.take() {
-                // The body of a response to HEAD is never sent: dropping it is its end.
-                let outcome = match Outcome::dropped() {
-                    Outcome::Aborted if pending.method == http::Method::HEAD => Outcome::Completed,
-                    outcome => outcome,
-                };
-                pending.finish(Some(*this.status), Some(*this.size), outcome, None);
+                pending.body_dropped(Some(*this.status), *this.size);
             }
         }
     }
@@ -145,7 +140,10 @@ where
             let end = match &polled {
                 Poll::Pending => return polled,
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
+                    if let Some(data) = frame
+                        .data_ref()
+                        .filter(|_| pending.as_ref().is_some_and(Pending::counts_body))
+                    {
                         *size += data.remaining() as u64;
                     } else if let (Some(trailers), Some(pending)) =
                         (frame.trailers_ref(), pending.as_mut())

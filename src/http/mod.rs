@@ -273,7 +273,7 @@ pub use self::deadline::TimeoutFormat;
 pub use self::reqwest::PropagateContextMiddleware;
 #[cfg(feature = "actix")]
 pub(crate) use self::{
-    pending::{answered, failed, Pending},
+    pending::{answered, failed, panicked, Pending},
     start::{Rules, Start},
 };
 

@@ -1,7 +1,9 @@
 //! [`Pending`]: what the middleware keeps about a request until it ends, and the one call of
-//! the access hook when it does; [`answered`] and [`failed`], what every adapter does when the
-//! handler is done.
+//! the access hook when it does; [`answered`], [`failed`] and [`panicked`], what every adapter
+//! does when the handler is done.
 
+#[cfg(feature = "actix")]
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,6 +16,8 @@ use super::grpc::GrpcCall;
 use super::on_access::OnAccess;
 use crate::context::Context;
 use crate::user_text::error_text;
+#[cfg(feature = "actix")]
+use crate::user_text::panic_message;
 
 /// What the middleware keeps about a request until it ends, to hand to the hook once.
 pub(crate) struct Pending {
@@ -35,6 +39,22 @@ impl Pending {
         if let Some(grpc) = &mut self.grpc {
             grpc.observe(headers);
         }
+    }
+
+    /// The response body was dropped before its end: for a request whose response has no
+    /// body to send (`HEAD`) that is its end, else the client went away or a panic unwinds.
+    pub(crate) fn body_dropped(self, status: Option<StatusCode>, size: u64) {
+        let outcome = match Outcome::dropped() {
+            Outcome::Aborted if self.method == Method::HEAD => Outcome::Completed,
+            outcome => outcome,
+        };
+        self.finish(status, Some(size), outcome, None);
+    }
+
+    /// Whether the bytes of the response body count as sent: not for `HEAD`, whose body a
+    /// server may poll to its end and throw away (actix-web's HTTP/1 does).
+    pub(crate) fn counts_body(&self) -> bool {
+        self.method != Method::HEAD
     }
 
     /// Runs the hook with the request's context current.
@@ -95,5 +115,27 @@ pub(crate) fn failed(
     ctx.in_scope(crate::context::flush_buffer);
     if let Some(pending) = pending {
         pending.finish(status, None, Outcome::Failed, Some(&error_text(err)));
+    }
+}
+
+/// The handler (or the body) panicked, where the adapter catches it to say so before the panic
+/// goes on: the context writes what it held back, and the access line says `panicked`, with
+/// the panic's message.
+#[cfg(feature = "actix")]
+pub(crate) fn panicked(
+    ctx: &Context,
+    pending: Option<Pending>,
+    status: Option<StatusCode>,
+    size: Option<u64>,
+    payload: &(dyn Any + Send),
+) {
+    ctx.in_scope(crate::context::flush_buffer);
+    if let Some(pending) = pending {
+        pending.finish(
+            status,
+            size,
+            Outcome::Panicked,
+            Some(panic_message(payload)),
+        );
     }
 }

@@ -70,12 +70,17 @@ pub async fn get(
     for (name, value) in headers {
         request = request.header(*name, http::HeaderValue::from_bytes(value).unwrap());
     }
-    let response = client
-        .request(request.body(Full::default()).unwrap())
+    let reply = async {
+        let response = client
+            .request(request.body(Full::default()).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        (parts, body.collect().await.unwrap().to_bytes())
+    };
+    let (parts, body) = tokio::time::timeout(REPLY_TIMEOUT, reply)
         .await
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
+        .unwrap_or_else(|_| panic!("no reply to {path} within {REPLY_TIMEOUT:?}"));
     Reply {
         status: parts.status,
         headers: parts.headers,
@@ -93,9 +98,17 @@ pub async fn raw(addr: SocketAddr, head: &[u8]) -> Vec<u8> {
         .await
         .unwrap();
     let mut out = Vec::new();
-    stream.read_to_end(&mut out).await.unwrap();
+    tokio::time::timeout(REPLY_TIMEOUT, stream.read_to_end(&mut out))
+        .await
+        .unwrap_or_else(|_| panic!("the server did not close within {REPLY_TIMEOUT:?}"))
+        .unwrap();
     out
 }
+
+/// How long [`get`] and [`raw`] wait for a whole reply before they fail the test instead of
+/// hanging it: far more than any handler of the tests takes (the slowest waits up to 20 s for
+/// its peers).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long [`lines_until`] waits. Every line it waits for is written within milliseconds of
 /// the response; this only bounds how long a failing test takes to say so.
