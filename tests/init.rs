@@ -379,7 +379,7 @@ fn run_child_output(name: &str, env: &[(&str, &str)]) -> (String, String) {
     for var in FORMAT_VARS {
         command.env_remove(var);
     }
-    let output = command.envs(env.iter().copied()).output().unwrap();
+    let output = common::output_within_timeout(command.envs(env.iter().copied()));
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
     (String::from_utf8(output.stdout).unwrap(), stderr)

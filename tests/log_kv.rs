@@ -134,13 +134,13 @@ fn child_hostile() {
 
 /// Runs the child test `name` of this binary and returns the JSON lines of its stdout.
 fn run_child(name: &str, rust_log: &str) -> Vec<Line> {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .env("RUST_LOG", rust_log)
-        .env_remove("LOG_FORMAT")
-        .output()
-        .unwrap();
+    let output = common::output_within_timeout(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .env("RUST_LOG", rust_log)
+            .env_remove("LOG_FORMAT"),
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -31,7 +31,7 @@ const FLAT_BYTES: isize = 64 * 1024;
 
 /// Runs the child test `name` and returns its summary and its parsed stdout lines.
 fn run(name: &str) -> (serde_json::Value, Vec<common::Line>) {
-    let output = child(name).output().expect("the child runs");
+    let output = common::output_within_timeout(&mut child(name));
     assert!(
         output.status.success(),
         "child failed: {}",

@@ -76,7 +76,7 @@ fn a_full_disk_loses_lines_counted_and_never_panics() {
         println!("no /dev/full here");
         return;
     }
-    let output = child("child_dev_full").output().unwrap();
+    let output = common::output_within_timeout(&mut child("child_dev_full"));
     assert!(
         output.status.success(),
         "{}",

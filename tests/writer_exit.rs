@@ -106,7 +106,7 @@ fn child_stuck_writer() {
 
 /// Runs a child and returns its lines (after checking each), and whether it exited cleanly.
 fn run(name: &str) -> (Vec<common::Line>, bool) {
-    let output = child(name).output().unwrap();
+    let output = common::output_within_timeout(&mut child(name));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !stderr.contains("[tracing-ambient]"),
@@ -182,7 +182,7 @@ fn the_panic_hook_flushes_before_the_previous_hook_runs() {
 
 #[test]
 fn a_flush_timeout_says_on_stderr_how_many_lines_it_gave_up_on() {
-    let output = child("child_stuck_writer").output().unwrap();
+    let output = common::output_within_timeout(&mut child("child_stuck_writer"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     let reports: Vec<&str> = stderr

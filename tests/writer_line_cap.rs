@@ -26,7 +26,7 @@ fn child_one_megabyte_field() {
 
 #[test]
 fn a_one_megabyte_field_through_init_is_one_line_under_the_cap() {
-    let output = child("child_one_megabyte_field").output().unwrap();
+    let output = common::output_within_timeout(&mut child("child_one_megabyte_field"));
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout.clone()).unwrap();
     let raw: Vec<&str> = stdout.lines().filter(|l| l.contains('{')).collect();

@@ -1,11 +1,14 @@
-//! Fixtures shared by the end-to-end tests: a capturing writer and a strict line parser.
+//! Fixtures shared by the end-to-end tests: a capturing writer, a strict line parser, and a
+//! child process's output that fails the test instead of hanging it.
 #![allow(dead_code)]
 
 pub mod elastic;
 
 use std::fmt;
-use std::io;
+use std::io::{self, Read};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
@@ -114,5 +117,53 @@ impl<'de> Visitor<'de> for Strict {
             entries.push((key, value));
         }
         Ok(entries)
+    }
+}
+
+/// How long a child process of a test may run: far more than any takes (the slowest, 200,000
+/// lines through a pipe on a debug build, some seconds), so that one that hangs fails the test
+/// and names itself instead of holding CI until its own limit.
+pub const CHILD_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs `command` as [`Command::output`] does (stdout and stderr piped and read whole), but
+/// kills the child and panics, with what it wrote so far, if it has not exited within
+/// [`CHILD_TIMEOUT`].
+#[track_caller]
+pub fn output_within_timeout(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the child starts");
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            // A read error ends the output; what was read is kept.
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().expect("piped")));
+    let stderr = read(Box::new(child.stderr.take().expect("piped")));
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited on") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "the child did not exit within {CHILD_TIMEOUT:?}; its stderr:\n{}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("the stdout reader"),
+        stderr: stderr.join().expect("the stderr reader"),
     }
 }

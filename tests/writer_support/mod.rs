@@ -58,10 +58,7 @@ pub fn json_child_lines(name: &str) -> Vec<Line> {
 
 /// Runs the child test `name` as [`json_child_lines`] does and returns its stdout as it is.
 pub fn json_child_stdout(name: &str) -> String {
-    let output = child(name)
-        .env("LOG_FORMAT", "json")
-        .output()
-        .expect("the child runs");
+    let output = common::output_within_timeout(child(name).env("LOG_FORMAT", "json"));
     assert!(
         output.status.success(),
         "{}",
