@@ -68,6 +68,10 @@
 //!   no `x-request-id` header: an app that wants the id on error responses answers with
 //!   `Ok(HttpResponse)` (what handlers' `Err` values become anyway) instead of an inner
 //!   middleware's `Err`.
+//! - A response that upgrades the connection (`101 Switching Protocols`, a WebSocket
+//!   session) streams its body for the whole session: its access line is written when the
+//!   session ends, with the session's length as latency and its bytes as size (under
+//!   tower, hyper ends the response at the 101).
 //! - A `HEAD` request's access line has `size` 0, as under tower: actix-web's HTTP/1 polls the
 //!   body of a response to `HEAD` and throws it away, and those bytes are not counted.
 //!
