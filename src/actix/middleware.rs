@@ -25,8 +25,8 @@ use super::body::ResponseBody;
 use crate::context::spans::enter_in_scope;
 use crate::context::Scoped;
 use crate::http::{
-    answered, failed, panicked, HttpRoute, LevelFrom, MakeRequestId, OnAccess, Outcome, Pending,
-    RequestContextLayer, RequestId, Rules, Start, TimeoutFormat,
+    answered, failed, panicked, HttpRoute, IdExtension, LevelFrom, MakeRequestId, OnAccess,
+    Outcome, Pending, RequestContextLayer, Rules, Start, TimeoutFormat,
 };
 
 /// Runs every request of an actix-web app inside its own [`Context`](crate::Context), as
@@ -325,7 +325,10 @@ where
             span,
             pending,
             response_header,
-        } = self.rules.start(&mut parts, || req.match_pattern());
+            request_id,
+        } = self
+            .rules
+            .start(&mut parts, || req.match_pattern(), IdExtension::Returned);
         // The id the lines carry, converted once for the request and the response.
         let id = parts
             .headers
@@ -342,7 +345,7 @@ where
                 }
             }
         }
-        if let Some(id) = parts.extensions.remove::<RequestId>() {
+        if let Some(id) = request_id {
             req.extensions_mut().insert(id);
         }
         // The inner services' `call` runs user code too (guards, middleware, `wrap_fn`): a

@@ -274,7 +274,7 @@ pub use self::reqwest::PropagateContextMiddleware;
 #[cfg(feature = "actix")]
 pub(crate) use self::{
     pending::{answered, failed, panicked, Pending},
-    start::{Rules, Start},
+    start::{IdExtension, Rules, Start},
 };
 
 /// The default request id header, `x-request-id`.

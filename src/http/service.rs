@@ -9,7 +9,7 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::future::ResponseFuture;
-use super::start::{Rules, Start};
+use super::start::{IdExtension, Rules, Start};
 use crate::context::spans::enter_in_scope;
 
 /// Runs every request of the inner service inside its own [`Context`](crate::Context). Made by
@@ -107,7 +107,8 @@ where
             span,
             pending,
             response_header,
-        } = self.rules.start(&mut parts, || None);
+            request_id: _,
+        } = self.rules.start(&mut parts, || None, IdExtension::Parts);
         let request = Request::from_parts(parts, body);
         // Some services do work in `call` itself, not only in the future.
         let inner = ctx.in_scope(|| {

@@ -37,6 +37,18 @@ pub(crate) struct Rules {
     pub(crate) level_from: Arc<dyn LevelFrom>,
 }
 
+/// Where [`Rules::start`] puts the request's [`RequestId`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdExtension {
+    /// In the request's `http` extensions (and tower-http's `RequestId`, with that feature),
+    /// before the hooks run: the tower service.
+    Parts,
+    /// In [`Start::request_id`], for a framework whose extensions are of its own type
+    /// (actix-web): no `http` extensions map made for a request that drops it.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
+    Returned,
+}
+
 /// What [`Rules::start`] made for one request: the adapter runs the handler inside `ctx`
 /// (with `span` entered), puts `response_header` on the response and finishes `pending` when
 /// the response ends.
@@ -45,6 +57,10 @@ pub(crate) struct Start {
     pub(crate) span: Span,
     pub(crate) pending: Option<Pending>,
     pub(crate) response_header: Option<(HeaderName, HeaderValue)>,
+    /// The request's id, with [`IdExtension::Returned`].
+    // Read by the actix-web adapter only.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
+    pub(crate) request_id: Option<RequestId>,
 }
 
 impl Default for Rules {
@@ -74,13 +90,14 @@ impl Rules {
     ///
     /// `parts` is changed as the handler should see it: an invalid or missing request id
     /// header is replaced by the id the lines carry (or removed, when none is made), and the
-    /// [`RequestId`] is in its extensions. `framework_route` names the route for the span when
-    /// the [`HttpRoute`] hook does not (actix-web's match pattern; nothing for tower); it is
-    /// asked only when a span is made.
+    /// [`RequestId`] goes where `id_extension` says. `framework_route` names the route for
+    /// the span when the [`HttpRoute`] hook does not (actix-web's match pattern; nothing for
+    /// tower); it is asked only when a span is made.
     pub(crate) fn start(
         &self,
         parts: &mut Parts,
         framework_route: impl FnOnce() -> Option<String>,
+        id_extension: IdExtension,
     ) -> Start {
         let ctx = Context::new();
         // The request's latency counts from when its context was made: one clock read fewer.
@@ -89,7 +106,7 @@ impl Rules {
         self.config
             .deadline
             .apply(&parts.headers, &ctx, grpc.is_some());
-        let id = self.request_id(parts, &ctx);
+        let (id, request_id) = self.request_id(parts, &ctx, id_extension);
         // Before any user code runs in the context: the span, the inner service's `call`.
         if let Some(level) = self.level_from.level_from(parts) {
             ctx.set_level(level);
@@ -160,13 +177,19 @@ impl Rules {
             span,
             pending,
             response_header,
+            request_id,
         }
     }
 
     /// Takes the request id from the header when it is valid, else makes one; puts it in
     /// the context, the request header and the request extensions. Returns it as the header
     /// value, made once and shared by every header it goes in.
-    fn request_id(&self, parts: &mut Parts, ctx: &Context) -> Option<HeaderValue> {
+    fn request_id(
+        &self,
+        parts: &mut Parts,
+        ctx: &Context,
+        id_extension: IdExtension,
+    ) -> (Option<HeaderValue>, Option<RequestId>) {
         let header = &self.config.header;
         #[cfg(feature = "tower-http")]
         let from_extension = parts
@@ -201,19 +224,24 @@ impl Rules {
                 self.make_request_id.make_request_id(parts)
             }
         };
-        let id = id?;
+        let Some(id) = id else {
+            return (None, None);
+        };
         // A validated id has nothing to escape.
         ctx.set_known_plain(Known::RequestId, id.as_str());
         // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
         // lines carry.
         let value = id.to_header_value();
         parts.headers.insert(header.clone(), value.clone());
+        if id_extension == IdExtension::Returned {
+            return (Some(value), Some(id));
+        }
         #[cfg(feature = "tower-http")]
         parts
             .extensions
             .insert(tower_http::request_id::RequestId::new(value.clone()));
         parts.extensions.insert(id);
-        Some(value)
+        (Some(value), None)
     }
 
     fn keep_invalid(&self, raw: &[u8], ctx: &Context) {
