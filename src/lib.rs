@@ -65,6 +65,7 @@
 pub mod actix;
 mod context;
 mod filter;
+mod hex;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;

@@ -1,5 +1,6 @@
-//! Generated request ids (issue 7 §5): UUID v7 from the `uuid` crate, which sort in creation
-//! order as strings and never repeat, in a tight loop and across threads.
+//! Generated request ids (issue 7 §5): UUID v7 (RFC 9562), which sort in creation order as
+//! strings and never repeat, in a tight loop and across threads; read back with the `uuid`
+//! crate, which the crate no longer uses to make them.
 #![cfg(feature = "http")]
 
 use std::collections::HashSet;

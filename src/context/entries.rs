@@ -110,19 +110,17 @@ impl Default for Entries {
 }
 
 impl Entries {
-    /// Sets a well-known key to a string with no byte to escape (see
-    /// [`Slot::from_plain_str`]).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
-    pub(crate) fn set_known_plain(&mut self, known: Known, value: &str) {
-        // The JSON of a plain string is the string and its quotes: counted before the slot is
-        // made, so the slot is written in place (the middleware sets two ids per request).
-        let old = self.known_len(known);
-        let value = if self.fits(old, value.len() + 2, known.snake_name()) {
-            value
+    /// Sets a well-known key to an id's lowercase hex digits (see [`Slot::from_hex_digits`]).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's trace ids
+    pub(crate) fn set_known_hex(&mut self, known: Known, digits: &[u8]) {
+        // Counted before the slot is made, so the slot is written in place (the middleware
+        // sets two ids per request).
+        let slot = if self.fits(self.known_len(known), digits.len() + 2, known.snake_name()) {
+            Slot::from_hex_digits(digits)
         } else {
-            CONTEXT_FULL
+            Slot::from_plain_str(CONTEXT_FULL)
         };
-        self.known[known as usize] = Some(Slot::from_plain_str(value));
+        self.known[known as usize] = Some(slot);
     }
 
     /// Sets a well-known key, within the size bound.

@@ -55,7 +55,7 @@ impl Slot {
     pub(crate) fn from_plain_str(s: &str) -> Self {
         debug_assert!(!json::needs_escape(s), "{s:?} has a byte to escape");
         if s.len() + 2 <= INLINE {
-            Slot::inline_unchecked(s)
+            Slot::inline_unchecked(s.as_bytes())
         } else {
             Slot::from_str(s)
         }
@@ -65,15 +65,26 @@ impl Slot {
         if s.len() + 2 > INLINE || json::needs_escape(s) {
             return None;
         }
-        Some(Slot::inline_unchecked(s))
+        Some(Slot::inline_unchecked(s.as_bytes()))
     }
 
-    /// Keeps `s` inline; it fits and has nothing to escape.
-    fn inline_unchecked(s: &str) -> Self {
+    /// The slot of an id's lowercase hex digits (at most 44), which are their own JSON
+    /// between quotes: no escape to look for, and no UTF-8 to check.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's trace ids
+    pub(crate) fn from_hex_digits(digits: &[u8]) -> Self {
+        assert!(digits.len() + 2 <= INLINE, "an id of at most 44 digits");
+        debug_assert!(digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        Slot::inline_unchecked(digits)
+    }
+
+    /// Keeps `s` inline; it fits, is UTF-8 and has nothing to escape.
+    fn inline_unchecked(s: &[u8]) -> Self {
         let len = s.len() + 2;
         let mut json = [0u8; INLINE];
         json[0] = b'"';
-        json[1..len - 1].copy_from_slice(s.as_bytes());
+        json[1..len - 1].copy_from_slice(s);
         json[len - 1] = b'"';
         Slot::Inline {
             len: len as u8, // at most INLINE

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use http::request::Parts;
 
 use super::request_id::RequestId;
+use crate::hex;
 use crate::trace_context::rng;
 
 /// Makes the id of a request that has no valid request id header.
@@ -66,8 +67,8 @@ where
 /// # Cost
 ///
 /// The counter is one atomic compare-and-swap, and the random bits come from the thread's
-/// generator (ChaCha12, seeded once per thread from the operating system), so making an id
-/// takes no lock and no system call.
+/// generator (xoshiro256++, seeded once per thread from the operating system), so making an
+/// id takes no lock and no system call.
 ///
 /// ```
 /// use tracing_ambient::http::{DefaultMakeRequestId, MakeRequestId};
@@ -100,20 +101,31 @@ impl DefaultMakeRequestId {
 
 impl MakeRequestId for DefaultMakeRequestId {
     fn make_request_id(&self, _: &Parts) -> Option<RequestId> {
-        let mut random = [0u8; 10];
-        rng::fill(&mut random);
+        let [seed, random] = rng::words();
         let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX >> 12)
         });
-        let seed = u64::from(u16::from_be_bytes([random[0], random[1]])) & 0x7ff;
-        let stamp = next_stamp(now_ms, seed);
-        // The counter goes where `uuid` puts one: in `rand_a`, the 12 bits after the version.
-        let [.., hi, lo] = ((stamp & 0xfff) as u16).to_be_bytes();
-        random[0] = hi;
-        random[1] = lo;
-        let uuid = uuid::Builder::from_unix_timestamp_millis(stamp >> 12, &random).into_uuid();
-        Some(RequestId::from_uuid(uuid))
+        let stamp = next_stamp(now_ms, seed & 0x7ff);
+        Some(RequestId::from_generated(&uuid_v7_text(stamp, random)))
     }
+}
+
+/// The hyphenated lowercase text of the UUID v7 made of `stamp` (`millisecond << 12 |
+/// counter`) and the high 62 bits of `random`. RFC 9562 §5.7: 48 bits of Unix milliseconds,
+/// the version (7), 12 bits `rand_a` (the counter goes there, as its §6.2 method 1 allows),
+/// the variant (binary 10) and 62 bits `rand_b`.
+fn uuid_v7_text(stamp: u64, random: u64) -> [u8; 36] {
+    let millis = (stamp >> 12) & 0xffff_ffff_ffff;
+    let high = millis << 16 | 0x7000 | (stamp & 0xfff);
+    let low = 1 << 63 | random >> 2;
+    let (high, low) = (hex::u64_digits(high), hex::u64_digits(low));
+    let mut text = [b'-'; 36];
+    text[..8].copy_from_slice(&high[..8]);
+    text[9..13].copy_from_slice(&high[8..12]);
+    text[14..18].copy_from_slice(&high[12..]);
+    text[19..23].copy_from_slice(&low[..4]);
+    text[24..].copy_from_slice(&low[4..]);
+    text
 }
 
 /// The last id's millisecond and counter, as `millisecond << 12 | counter`, for the process.
@@ -191,6 +203,33 @@ mod tests {
         assert_eq!(split(next_stamp_in(&stamp, 101, 3)), (102, 0));
         // A clock that goes back keeps counting from the last id.
         assert_eq!(split(next_stamp_in(&stamp, 50, 3)), (102, 1));
+    }
+
+    #[test]
+    fn the_text_is_the_uuid_the_uuid_crate_reads() {
+        // Millisecond 0x0195_b4e2_7d4c, counter 0xabc; rand_b the high 62 bits of `random`.
+        let stamp = 0x0195_b4e2_7d4c << 12 | 0xabc;
+        for random in [0, u64::MAX, 0x0123_4567_89ab_cdef, 1 << 63, 3] {
+            let text = uuid_v7_text(stamp, random);
+            let text = std::str::from_utf8(&text).unwrap();
+            let uuid = uuid::Uuid::parse_str(text).unwrap();
+            assert_eq!(uuid.get_version_num(), 7, "{text}");
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122, "{text}");
+            assert_eq!(uuid.hyphenated().to_string(), text, "lowercase, hyphenated");
+            let bits = uuid.as_u128();
+            assert_eq!(bits >> 80, 0x0195_b4e2_7d4c, "unix_ts_ms: {text}");
+            assert_eq!(
+                (bits >> 64) & 0xfff,
+                0xabc,
+                "rand_a holds the counter: {text}"
+            );
+            assert_eq!(bits as u64 & (u64::MAX >> 2), random >> 2, "rand_b: {text}");
+        }
+        // The 49th bit of milliseconds and up are not the timestamp's.
+        let text = uuid_v7_text((1 << 48 | 5) << 12, 0);
+        assert!(std::str::from_utf8(&text)
+            .unwrap()
+            .starts_with("00000000-0005-7000-8"));
     }
 
     #[test]

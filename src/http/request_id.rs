@@ -101,17 +101,15 @@ impl RequestId {
         value.map(RequestId).map_err(|_| InvalidRequestId(()))
     }
 
-    /// The id of a UUID, as the default generator makes it: written straight into the block
-    /// the header value shares, with no check, since lowercase hex digits and hyphens are all
-    /// in the allowed set.
-    pub(crate) fn from_uuid(uuid: uuid::Uuid) -> Self {
-        const LEN: usize = uuid::fmt::Hyphenated::LENGTH;
+    /// An id the crate made of characters it knows are allowed (a UUID's hex digits and
+    /// hyphens), written straight into the block the header value shares.
+    pub(crate) fn from_generated(id: &[u8; 36]) -> Self {
+        debug_assert!(valid(id));
         let mut short = ShortId {
-            len: LEN as u8,
+            len: 36,
             bytes: [0; ShortId::CAPACITY],
         };
-        uuid.hyphenated().encode_lower(&mut short.bytes[..LEN]);
-        debug_assert!(valid(short.as_ref()));
+        short.bytes[..36].copy_from_slice(id);
         let value = HeaderValue::from_maybe_shared(Bytes::from_owner(short))
             .expect("hex digits and hyphens make a valid header value");
         RequestId(value)

@@ -5,6 +5,7 @@ use http::HeaderMap;
 
 use super::{TRACEPARENT, TRACESTATE};
 use crate::context::{Context, Known};
+use crate::hex;
 use crate::trace_context::{rng, TraceInfo, TraceParent, TraceState, SAMPLED};
 
 /// The request's place in its trace, read from its headers, until [`RequestTrace::store`]
@@ -62,24 +63,12 @@ impl RequestTrace {
     /// Puts the ids and the rest of the trace context in the request's context.
     pub(crate) fn store(self, ctx: &Context) {
         // Hexed on the stack and set as well-known keys: no `String`, no serde.
-        let (mut trace_hex, mut span_hex) = ([0u8; 32], [0u8; 16]);
-        let trace_id = hex_into(&self.trace_id, &mut trace_hex);
-        let span_id = hex_into(&self.span_id, &mut span_hex);
+        let trace_id = hex::digits_16(&self.trace_id);
+        let span_id = hex::digits_8(&self.span_id);
         // One lock for the three.
         let mut entries = ctx.write();
-        entries.set_known_plain(Known::TraceId, trace_id);
-        entries.set_known_plain(Known::SpanId, span_id);
+        entries.set_known_hex(Known::TraceId, &trace_id);
+        entries.set_known_hex(Known::SpanId, &span_id);
         entries.trace_info = Some(self.info);
     }
-}
-
-/// Writes `bytes` as lowercase hex into `out` (twice as long) and returns it, with no
-/// `String` in between.
-fn hex_into<'o>(bytes: &[u8], out: &'o mut [u8]) -> &'o str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0xf)];
-    }
-    std::str::from_utf8(out).expect("hex digits are ASCII, this is a bug")
 }

@@ -2,18 +2,7 @@
 
 use std::fmt;
 
-/// Each byte as two lowercase hex digits, as W3C trace context and OpenTelemetry write ids:
-/// one load per byte instead of two nibble lookups.
-static HEX_PAIRS: [[u8; 2]; 256] = {
-    let digits = b"0123456789abcdef";
-    let mut pairs = [[0; 2]; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        pairs[byte] = [digits[byte >> 4], digits[byte & 0xf]];
-        byte += 1;
-    }
-    pairs
-};
+use crate::hex;
 
 /// The trace id, span id and sampled flag of a span, which a line logged in it carries in
 /// place of the context's trace and span ids.
@@ -135,22 +124,15 @@ impl SpanIds {
     /// The trace id as a JSON string: 32 lowercase hex digits in quotes.
     pub(crate) fn trace_id_json(&self) -> [u8; 34] {
         let mut out = [b'"'; 34];
-        hex_into(&mut out[1..33], &self.trace_id);
+        hex::encode_into(&self.trace_id, &mut out[1..33]);
         out
     }
 
     /// The span id as a JSON string: 16 lowercase hex digits in quotes.
     pub(crate) fn span_id_json(&self) -> [u8; 18] {
         let mut out = [b'"'; 18];
-        hex_into(&mut out[1..17], &self.span_id);
+        hex::encode_into(&self.span_id, &mut out[1..17]);
         out
-    }
-}
-
-/// Writes `bytes` as lowercase hex into `out`, which is twice as long.
-fn hex_into(out: &mut [u8], bytes: &[u8]) {
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
     }
 }
 

@@ -1,25 +1,28 @@
-//! Random trace and span ids.
+//! Random trace ids, span ids and the random bits of request ids.
 //!
-//! An id that a client sees (a trace id, the span id in an outgoing `traceparent`) must not
-//! let it guess the next ones: it could then send another request's ids as its own and mix
-//! its lines into that request's. Each thread therefore draws its ids from its own ChaCha12
-//! generator (rand's `StdRng`), seeded once from the operating system's random source
-//! (`getrandom`): one system call per thread, none per id.
+//! Every request needs some 30 random bytes, so each thread draws them from its own fast
+//! generator (rand's `SmallRng`, xoshiro256++: a few instructions per 64 bits), seeded once
+//! from the operating system's random source (`getrandom`): one system call per thread, none
+//! per id, no lock. Ids are unique, and unpredictable to anyone who has not seen this
+//! thread's earlier ids; they are not secrets. A client that wants its lines in another trace
+//! can already send that trace's `traceparent`, so a guessable id gives it nothing a header
+//! does not, and no id here is ever used as a capability (RFC 9562 §8 and W3C trace context
+//! §7 ask the same of their ids).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rand::rngs::{StdRng, SysRng};
+use rand::rngs::{SmallRng, SysRng};
 use rand::{Rng, SeedableRng};
 
 thread_local! {
-    static RNG: RefCell<StdRng> = RefCell::new(seeded());
+    static RNG: RefCell<SmallRng> = RefCell::new(seeded());
 }
 
 /// A generator seeded from the operating system.
-fn seeded() -> StdRng {
-    StdRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| {
+fn seeded() -> SmallRng {
+    SmallRng::try_from_rng(&mut SysRng).unwrap_or_else(|_| {
         // Only when the operating system has no random source to give (Linux, macOS and
         // Windows always have one): ids are then still distinct, but not unpredictable, and
         // making them is better than failing the request.
@@ -28,19 +31,30 @@ fn seeded() -> StdRng {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         let nth = FALLBACKS.fetch_add(1, Ordering::Relaxed);
-        StdRng::seed_from_u64(nanos ^ nth.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        SmallRng::seed_from_u64(nanos ^ nth.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     })
+}
+
+/// Runs `draw` on this thread's generator.
+fn with_rng<T>(mut draw: impl FnMut(&mut SmallRng) -> T) -> T {
+    RNG.try_with(|rng| match rng.try_borrow_mut() {
+        Ok(mut rng) => draw(&mut rng),
+        // Not reentrant in practice; a fresh generator is as good.
+        Err(_) => draw(&mut seeded()),
+    })
+    // At thread teardown, the thread's generator is gone.
+    .unwrap_or_else(|_| draw(&mut seeded()))
+}
+
+/// Returns `N` times 64 random bits from this thread's generator, in one visit to it.
+#[cfg(feature = "http")]
+pub(crate) fn words<const N: usize>() -> [u64; N] {
+    with_rng(|rng| std::array::from_fn(|_| rng.next_u64()))
 }
 
 /// Fills `out` with random bytes from this thread's generator.
 pub(crate) fn fill(out: &mut [u8]) {
-    RNG.try_with(|rng| match rng.try_borrow_mut() {
-        Ok(mut rng) => rng.fill_bytes(out),
-        // Not reentrant in practice; a fresh generator is as good.
-        Err(_) => seeded().fill_bytes(out),
-    })
-    // At thread teardown, the thread's generator is gone.
-    .unwrap_or_else(|_| seeded().fill_bytes(out))
+    with_rng(|rng| rng.fill_bytes(out))
 }
 
 /// Fills `out` with random bytes, never all zeros (an all-zero id is invalid in trace context).
@@ -57,19 +71,17 @@ pub(crate) fn fill_nonzero(out: &mut [u8]) {
 /// generator for the two ids a new request needs.
 #[cfg(feature = "http")]
 pub(crate) fn trace_and_span_ids() -> ([u8; 16], [u8; 8]) {
-    let mut both = [0u8; 24];
-    fill(&mut both);
-    let (trace, span) = both.split_at_mut(16);
+    let [hi, lo, span] = words();
+    let mut ids = ([0u8; 16], span.to_be_bytes());
+    ids.0[..8].copy_from_slice(&hi.to_be_bytes());
+    ids.0[8..].copy_from_slice(&lo.to_be_bytes());
     // One id in 2^64 (or 2^128) is all zeros: draw that one again.
-    if span.iter().all(|&b| b == 0) {
-        fill_nonzero(span);
+    if span == 0 {
+        fill_nonzero(&mut ids.1);
     }
-    if trace.iter().all(|&b| b == 0) {
-        fill_nonzero(trace);
+    if hi == 0 && lo == 0 {
+        fill_nonzero(&mut ids.0);
     }
-    let mut ids = ([0u8; 16], [0u8; 8]);
-    ids.0.copy_from_slice(trace);
-    ids.1.copy_from_slice(span);
     ids
 }
 

@@ -317,13 +317,9 @@ fn decode_hex(digits: &[u8], out: &mut [u8]) -> bool {
 
 /// Writes bytes as lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    out
+    let mut out = vec![0; bytes.len() * 2];
+    crate::hex::encode_into(bytes, &mut out);
+    String::from_utf8(out).expect("hex digits are ASCII, this is a bug")
 }
 
 #[cfg(test)]
