@@ -32,6 +32,8 @@ const FIELDS: usize = 13;
 struct AccessCallsite {
     // Set once, right after the callsite is leaked (its metadata names its own address).
     meta: OnceLock<Metadata<'static>>,
+    // Its fields, in order, looked up once rather than on every line.
+    fields: OnceLock<[Field; FIELDS]>,
     // The interest `tracing` computed for it: never, sometimes, always, or unknown.
     interest: AtomicU8,
 }
@@ -153,12 +155,10 @@ impl AccessCallsites {
         if interest != ALWAYS && !tracing::dispatcher::get_default(|d| d.enabled(meta)) {
             return;
         }
-        let fields = meta.fields();
-        let mut iter = fields.iter();
-        let field: [Field; FIELDS] = std::array::from_fn(|_| {
-            iter.next()
-                .expect("the callsite has FIELDS fields; this is a bug")
-        });
+        let field = callsite
+            .fields
+            .get()
+            .expect("the fields are set before the callsite is registered; this is a bug");
         // The latency in the schema's form; each form is made on the stack.
         let d = values.latency;
         let (ms, secs, nanos, text);
@@ -199,7 +199,7 @@ impl AccessCallsites {
         ];
         let value_set: [(&Field, Option<&dyn Value>); FIELDS] =
             std::array::from_fn(|i| (&field[i], value[i]));
-        Event::dispatch(meta, &fields.value_set(&value_set));
+        Event::dispatch(meta, &meta.fields().value_set(&value_set));
     }
 }
 
@@ -207,6 +207,7 @@ impl AccessCallsites {
 fn make(level: Level, names: &'static [&'static str]) -> &'static AccessCallsite {
     let callsite: &'static AccessCallsite = Box::leak(Box::new(AccessCallsite {
         meta: OnceLock::new(),
+        fields: OnceLock::new(),
         interest: AtomicU8::new(u8::MAX),
     }));
     let meta = Metadata::new(
@@ -219,7 +220,14 @@ fn make(level: Level, names: &'static [&'static str]) -> &'static AccessCallsite
         FieldSet::new(names, Identifier(callsite)),
         Kind::EVENT,
     );
-    // Only this function sets it, once, on a callsite nobody else has seen yet.
+    let mut names = meta.fields().iter();
+    let fields: [Field; FIELDS] = std::array::from_fn(|_| {
+        names
+            .next()
+            .expect("the callsite has FIELDS fields; this is a bug")
+    });
+    // Only this function sets them, once, on a callsite nobody else has seen yet.
+    let _ = callsite.fields.set(fields);
     let _ = callsite.meta.set(meta);
     callsite::register(callsite);
     callsite
