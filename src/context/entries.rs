@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
+use super::extra_key::{extra_key, ExtraKeyRef};
 use super::slot::Slot;
 use super::value::Value;
-use crate::json::Key;
-use crate::schema::{to_camel_case, to_snake_case};
+use crate::schema::to_snake_case;
 use crate::trace_context::TraceInfo;
 
 /// The most extra keys a context holds (see "Size" on [`Context`](super::store::Context)).
@@ -52,14 +52,11 @@ impl Known {
     }
 }
 
-/// An extra key: its snake-case name (its identity), its camel-case form, both ready to copy
-/// onto a line, and its value.
+/// An extra key: its names (shared by the contexts that set the key, see `extra_key.rs`) and
+/// its value, kept in the context's table itself.
 #[derive(Debug, Clone)]
 pub(crate) struct Extra {
-    pub(crate) snake: Box<str>,
-    pub(crate) camel: Box<str>,
-    pub(crate) snake_key: Key,
-    pub(crate) camel_key: Key,
+    pub(crate) key: ExtraKeyRef,
     pub(crate) slot: Slot,
 }
 
@@ -184,7 +181,7 @@ impl Entries {
         let snake = to_snake_case(key);
         if let Some(known) = Known::from_snake(&snake) {
             self.set_known(known, Slot::new(value));
-        } else if let Some(at) = self.extras.iter().position(|e| *e.snake == *snake) {
+        } else if let Some(at) = self.extras.iter().position(|e| *e.key.snake == *snake) {
             let old = self.extras[at].slot.json().len();
             let slot = self.fit(old, Slot::new(value), &snake);
             self.extras[at].slot = slot;
@@ -198,17 +195,13 @@ impl Entries {
             }
             self.bytes += snake.len();
             let slot = self.fit(0, Slot::new(value), &snake);
-            let camel = to_camel_case(&snake);
             // Most requests set one to three extra keys: grow one at a time up to four
             // rather than reserving four entries (some 150 bytes each) for the first.
             if self.extras.len() < 4 {
                 self.extras.reserve_exact(1);
             }
             self.extras.push(Extra {
-                snake_key: Key::new(&snake),
-                camel_key: Key::new(&camel),
-                camel: camel.into_boxed_str(),
-                snake: snake.into(),
+                key: extra_key(&snake),
                 slot,
             });
         }
@@ -221,7 +214,7 @@ impl Entries {
             None => self
                 .extras
                 .iter()
-                .find(|e| *e.snake == *snake)
+                .find(|e| *e.key.snake == *snake)
                 .map(|e| e.slot.value()),
         }
     }
@@ -231,7 +224,7 @@ impl Entries {
         let known = Known::ALL
             .into_iter()
             .filter_map(|k| self.known[k as usize].as_ref().map(|s| (k.snake_name(), s)));
-        known.chain(self.extras.iter().map(|e| (&*e.snake, &e.slot)))
+        known.chain(self.extras.iter().map(|e| (&*e.key.snake, &e.slot)))
     }
 
     /// Every entry as `(snake-case key, value)`, well-known keys first.
@@ -241,6 +234,6 @@ impl Entries {
                 .as_ref()
                 .map(|s| (k.snake_name(), s.value()))
         });
-        known.chain(self.extras.iter().map(|e| (&*e.snake, e.slot.value())))
+        known.chain(self.extras.iter().map(|e| (&*e.key.snake, e.slot.value())))
     }
 }

@@ -11,6 +11,7 @@ mod carry;
 pub(crate) mod current;
 mod deadline;
 mod entries;
+mod extra_key;
 mod layer;
 pub(crate) mod level;
 pub(crate) mod line_buffer;

@@ -534,6 +534,6 @@ mod tests {
             b"42"
         );
         assert_eq!(entries.extras[0].slot.json(), br#""a\"b""#);
-        assert_eq!(&*entries.extras[0].camel, "tenantId");
+        assert_eq!(&*entries.extras[0].key.camel, "tenantId");
     }
 }

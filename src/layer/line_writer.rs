@@ -114,12 +114,13 @@ impl<'a> LineWriter<'a> {
         }
         self.ids(Some(entries), span_ids);
         for extra in &entries.extras {
+            let names = &*extra.key;
             let (key, name) = match schema.extra_keys {
-                KeyCase::Camel => (&extra.camel_key, &*extra.camel),
-                KeyCase::Snake => (&extra.snake_key, &*extra.snake),
+                KeyCase::Camel => (&names.camel_key, &*names.camel),
+                KeyCase::Snake => (&names.snake_key, &*names.snake),
             };
             self.prepared_key(key, name);
-            self.context_value(&extra.snake, extra.slot.json());
+            self.context_value(&names.snake, extra.slot.json());
         }
     }
 
