@@ -576,3 +576,70 @@ fn repeated_rename_roots_do_not_make_renames_loop_forever() {
     let values: Vec<_> = line.entries[3..6].iter().map(|(_, v)| v.clone()).collect();
     assert_eq!(values, [json!(1), json!(2), json!(3)]);
 }
+
+/// Fifty keys fill the line's key filter, so a context's extra keys are checked against the
+/// keys written before them only when they cannot collide with each other. Every schema,
+/// with keys that collide with the line's own keys (and, under ECS, are the dotted prefix of
+/// one: `trace` of `trace.id`, `log` of `log.level`), and two keys alike in camel case:
+/// every line parses with no key twice, expands as Elasticsearch would, and carries each
+/// context value exactly once.
+#[test]
+fn many_context_keys_never_take_each_others_or_the_lines_keys() {
+    let colliding = [
+        "level",
+        "message",
+        "timestamp",
+        "target",
+        "fields",
+        "context",
+        "trace",
+        "log",
+        "severity",
+        "status",
+        "service",
+        "dd",
+    ];
+    for schema in [
+        Schema::DEFAULT,
+        Schema::ecs(),
+        Schema::otel(),
+        Schema::gcp("p"),
+        Schema::datadog(),
+    ] {
+        for camel_twins in [false, true] {
+            let mut names: Vec<String> = (0..48).map(|i| format!("extra_key_{i}")).collect();
+            names.extend(colliding.iter().map(|k| k.to_string()));
+            if camel_twins {
+                // `x_y` and `x__y` are both `xY` in camel case.
+                names.extend(["x_y".to_owned(), "x__y".to_owned()]);
+            }
+            let lines = capture_with(
+                |l| l.schema(schema).static_field("service", "shop"),
+                || {
+                    let ctx = Context::new()
+                        .with_request_id("r1")
+                        .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+                        .with_span_id("00f067aa0ba902b7");
+                    for name in &names {
+                        ctx.set(name, format!("value of {name}"));
+                    }
+                    ctx.in_scope(|| info!(extra_key_3 = "a field", "hello"));
+                },
+            );
+            assert_eq!(lines.len(), 1, "{schema:?}");
+            let line = &lines[0];
+            common::elastic::expand(line).unwrap_or_else(|e| panic!("{schema:?}: {e}"));
+            for name in &names {
+                let value = format!("value of {name}");
+                let found = line
+                    .entries
+                    .iter()
+                    .filter(|(_, v)| v.as_str() == Some(value.as_str()))
+                    .count();
+                assert_eq!(found, 1, "{schema:?}, {name}: {line:?}");
+            }
+            let field = line.entries.iter().filter(|(_, v)| v == "a field").count();
+            assert_eq!(field, 1, "the event's field too: {line:?}");
+        }
+    }
+}

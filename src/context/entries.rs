@@ -63,7 +63,12 @@ pub(crate) struct Extra {
 #[derive(Debug, Clone)]
 pub(crate) struct Entries {
     pub(crate) known: [Option<Slot>; 4],
+    /// Added to only by [`Entries::set`], which keeps [`Self::extras_apart`] true to them.
     pub(crate) extras: Vec<Extra>,
+    /// Whether no two extra keys can take each other's place on a line: none has a `.` (so
+    /// none is another's dotted prefix), and their camel-case names differ as their snake-case
+    /// ones do. A line then checks each only against the keys written before the extras.
+    extras_apart: bool,
     /// What the request's `traceparent` and `tracestate` said besides its ids (flags, parent
     /// span id, trace state): kept with the request, never written on a line nor serialized.
     /// A field of its own rather than a map of typed values: setting it allocates nothing.
@@ -95,6 +100,7 @@ impl Default for Entries {
         Entries {
             known: Default::default(),
             extras: Vec::new(),
+            extras_apart: true,
             trace_info: None,
             // One read of the monotonic clock (a vDSO call): the only cost deadlines and
             // elapsed time add to `Context::new()`.
@@ -200,11 +206,18 @@ impl Entries {
             if self.extras.len() < 4 {
                 self.extras.reserve_exact(1);
             }
-            self.extras.push(Extra {
-                key: extra_key(&snake),
-                slot,
-            });
+            let key = extra_key(&snake);
+            self.extras_apart &= !key.snake_key.dotted()
+                && !key.camel_key.dotted()
+                && self.extras.iter().all(|e| e.key.camel != key.camel);
+            self.extras.push(Extra { key, slot });
         }
+    }
+
+    /// Whether no two extra keys can take each other's place on a line (the field of that
+    /// name says when).
+    pub(crate) fn extras_apart(&self) -> bool {
+        self.extras_apart
     }
 
     pub(super) fn get(&self, key: &str) -> Option<Cow<'_, Value>> {

@@ -83,6 +83,13 @@ impl KeySet {
             .any(|&(h, s, e)| h == hash && line.get(s as usize..e as usize) == Some(key))
     }
 
+    /// The filter of the keys recorded so far and their dotted prefixes: a key whose
+    /// [`bloom_bits`] it lacks is none of them, and the dotted prefix of none.
+    #[inline]
+    pub(crate) fn filter(&self) -> u64 {
+        self.bloom | self.prefix_bloom
+    }
+
     /// Adds the [`bloom_bits`] of a key kept outside this set (a well-known context key, which
     /// the line writer tracks itself), so that the filter still covers every key on the line.
     #[inline]

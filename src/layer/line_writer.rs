@@ -8,7 +8,7 @@ use tracing::{Level, Metadata};
 use super::callsite::CallsiteInfo;
 use super::cap::Cap;
 use super::ids::{Id, IdForm};
-use super::line::{bloom_bits, for_each_dotted_prefix, Line};
+use super::line::{bloom_bits, bloom_has, for_each_dotted_prefix, Line};
 use super::prepared::Prepared;
 use super::reserved::{is_rename_root, CONTEXT_RENAME, ROOT_SUFFIX};
 use crate::context::{Entries, Known, Slot};
@@ -113,13 +113,20 @@ impl<'a> LineWriter<'a> {
             }
         }
         self.ids(Some(entries), span_ids);
+        // Extra keys that cannot collide with each other need checking only against the keys
+        // before them: a filter of a dozen keys, where fifty keys on the line fill it and
+        // every further key falls back to comparing bytes.
+        let before = entries.extras_apart().then(|| self.line.keys.filter());
         for extra in &entries.extras {
             let names = &*extra.key;
             let (key, name) = match schema.extra_keys {
                 KeyCase::Camel => (&names.camel_key, &*names.camel),
                 KeyCase::Snake => (&names.snake_key, &*names.snake),
             };
-            self.prepared_key(key, name);
+            match before {
+                Some(before) => self.extra_key(key, name, before),
+                None => self.prepared_key(key, name),
+            }
             self.context_value(&names.snake, extra.slot.json());
         }
     }
@@ -366,10 +373,29 @@ impl<'a> LineWriter<'a> {
             .insert_known(&line.bytes, key.hash(), start, end, key.dotted());
     }
 
-    /// Returns `true` if the escaped key cannot go on the line: it is reserved or already
-    /// there, or it is the dotted prefix of such a key, or such a key is its dotted prefix
-    /// (Elasticsearch expands `a.b` into an object under `a`, so `a` and `a.b` on one line
-    /// lose the document).
+    /// [`Self::prepared_key`] for an extra key of a context whose extra keys cannot collide
+    /// with each other ([`Entries::extras_apart`]): only a reserved key or one written before
+    /// the extras (`before`, their [`KeySet::filter`](super::line::KeySet::filter)) can have
+    /// taken it.
+    fn extra_key(&mut self, key: &Key, name: &str, before: u64) {
+        let bits = bloom_bits(key.hash());
+        if key.dotted()
+            || bloom_has(before, bits)
+            || self.prepared.reserved.may_conflict(bits)
+            || is_rename_root(key.escaped())
+        {
+            self.prepared_key(key, name);
+            return;
+        }
+        self.line.bytes.push(b',');
+        let start = self.line.bytes.len() + 1;
+        self.line.bytes.extend_from_slice(key.fragment());
+        let end = start + key.escaped().len();
+        let line = &mut *self.line;
+        line.keys
+            .insert_known(&line.bytes, key.hash(), start, end, false);
+    }
+
     /// Returns `true` if `escaped` is one of the event's fields kept in
     /// [`Self::fast_on_line`].
     fn fast_on_line(&self, hash: u64, escaped: &[u8]) -> bool {
@@ -389,6 +415,10 @@ impl<'a> LineWriter<'a> {
         false
     }
 
+    /// Returns `true` if the escaped key cannot go on the line: it is reserved or already
+    /// there, or it is the dotted prefix of such a key, or such a key is its dotted prefix
+    /// (Elasticsearch expands `a.b` into an object under `a`, so `a` and `a.b` on one line
+    /// lose the document).
     #[inline]
     fn taken(&self, hash: u64, escaped: &[u8], dotted: bool) -> bool {
         let (reserved, line) = (&self.prepared.reserved, &*self.line);
