@@ -317,7 +317,7 @@ impl<'a> LineWriter<'a> {
     /// reserved key or another well-known key is only checked against the line's filter, and
     /// kept in a bit of [`Self::known_on_line`] rather than in the line's key set; others go
     /// the way of [`Self::prepared_key`].
-    #[inline]
+    #[inline(always)]
     fn known_key(&mut self, known: Known) {
         let i = known as usize;
         let key = &self.prepared.known_keys[i];
@@ -332,6 +332,14 @@ impl<'a> LineWriter<'a> {
             self.known_on_line |= 1 << i;
             return;
         }
+        self.known_key_checked(known);
+    }
+
+    /// [`Self::known_key`] for a key that may collide: out of line, so that the usual case
+    /// above is inlined where it is called.
+    #[inline(never)]
+    fn known_key_checked(&mut self, known: Known) {
+        let key = &self.prepared.known_keys[known as usize];
         let schema = &self.prepared.settings.schema;
         let name = match known {
             Known::RequestId => schema.request_id,
