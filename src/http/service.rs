@@ -1,7 +1,6 @@
 //! [`RequestContext`]: the middleware's tower `Service`.
 
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
@@ -38,19 +37,14 @@ use crate::context::spans::enter_in_scope;
 #[derive(Clone)]
 pub struct RequestContext<S> {
     inner: S,
-    // Behind one `Arc`: a router clones the service for every request (axum does), and one
-    // reference count is cheaper to move than the five the rules hold.
-    rules: Arc<Rules>,
+    rules: Rules,
 }
 
 // === impl RequestContext ===
 
 impl<S> RequestContext<S> {
     pub(crate) fn new(inner: S, rules: Rules) -> Self {
-        RequestContext {
-            inner,
-            rules: Arc::new(rules),
-        }
+        RequestContext { inner, rules }
     }
 
     /// Returns a reference to the inner service.

@@ -199,7 +199,9 @@ impl Rules {
         #[cfg(not(feature = "tower-http"))]
         let from_extension: Option<RequestId> = None;
         let mut values = parts.headers.get_all(header).iter();
-        let id = match (values.next(), values.next()) {
+        let (first, second) = (values.next(), values.next());
+        let had_header = first.is_some();
+        let id = match (first, second) {
             // An id an outer tower-http layer set (under any header name) is already present.
             _ if from_extension.is_some() => from_extension,
             (Some(value), None) => match RequestId::try_from(value) {
@@ -220,7 +222,9 @@ impl Rules {
             Some(id) => Some(id),
             None => {
                 // Inner services never see an invalid value either.
-                parts.headers.remove(header);
+                if had_header {
+                    parts.headers.remove(header);
+                }
                 self.make_request_id.make_request_id(parts)
             }
         };
