@@ -9,33 +9,29 @@
 /// Each of the eight bytes of `x`'s upper and lower halves is spread to two bytes holding one
 /// nibble each, and each nibble `n` becomes `'0' + n`, plus `'a' - '0' - 10` when `n > 9`; no
 /// step carries from one byte into the next (the largest byte is `15 + 0x30 + 39 = 102`).
-pub(crate) const fn u64_digits(x: u64) -> [u8; 16] {
-    let hi = ascii(nibbles((x >> 32) as u32)).to_be_bytes();
-    let lo = ascii(nibbles(x as u32)).to_be_bytes();
-    let mut out = [0; 16];
-    let mut i = 0;
-    while i < 8 {
-        out[i] = hi[i];
-        out[i + 8] = lo[i];
-        i += 1;
-    }
-    out
+#[inline]
+pub(crate) fn u64_digits(x: u64) -> [u8; 16] {
+    let high = ascii(nibbles((x >> 32) as u32));
+    let low = ascii(nibbles(x as u32));
+    (u128::from(high) << 64 | u128::from(low)).to_be_bytes()
 }
 
 /// The eight nibbles of `x`, one per byte, the most significant in the highest byte.
-const fn nibbles(x: u32) -> u64 {
-    let x = x as u64;
+#[inline]
+fn nibbles(x: u32) -> u64 {
+    let x = u64::from(x);
     let x = (x | (x << 16)) & 0x0000_ffff_0000_ffff;
     let x = (x | (x << 8)) & 0x00ff_00ff_00ff_00ff;
     (x | (x << 4)) & 0x0f0f_0f0f_0f0f_0f0f
 }
 
 /// Each byte `n` (a nibble) as its lowercase hex digit.
-const fn ascii(nibbles: u64) -> u64 {
+#[inline]
+fn ascii(nibbles: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     // 1 in each byte whose nibble is 10 or more: `n + 6` reaches 16 exactly then.
     let letters = ((nibbles + 6 * ONES) >> 4) & ONES;
-    nibbles + b'0' as u64 * ONES + letters * (b'a' - b'0' - 10) as u64
+    nibbles + u64::from(b'0') * ONES + letters * u64::from(b'a' - b'0' - 10)
 }
 
 /// The 32 digits of a 16-byte id (a W3C trace id).
