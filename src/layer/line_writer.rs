@@ -372,6 +372,12 @@ impl<'a> LineWriter<'a> {
             self.key(name, "", CONTEXT_RENAME);
             return;
         }
+        self.put_key(key);
+    }
+
+    /// Writes `,"key":` for a key found free, and records it on the line.
+    #[inline(always)]
+    fn put_key(&mut self, key: &Key) {
         self.line.bytes.push(b',');
         let start = self.line.bytes.len() + 1;
         self.line.bytes.extend_from_slice(key.fragment());
@@ -395,13 +401,7 @@ impl<'a> LineWriter<'a> {
             self.prepared_key(key, name);
             return;
         }
-        self.line.bytes.push(b',');
-        let start = self.line.bytes.len() + 1;
-        self.line.bytes.extend_from_slice(key.fragment());
-        let end = start + key.escaped().len();
-        let line = &mut *self.line;
-        line.keys
-            .insert_known(&line.bytes, key.hash(), start, end, false);
+        self.put_key(key);
     }
 
     /// Returns `true` if `escaped` is one of the event's fields kept in
