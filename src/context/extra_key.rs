@@ -18,6 +18,10 @@ use crate::schema::to_camel_case;
 /// data), a key's names are the context's own, as any key's would be without sharing.
 const MAX_SHARED: usize = 1024;
 
+/// The longest name shared, in bytes: with [`MAX_SHARED`], what the process keeps for ever is
+/// bounded (some 400 KiB), however long the names a service makes.
+const MAX_SHARED_NAME: usize = 64;
+
 /// An extra key's names: snake case (its identity) and camel case, each also as the escaped
 /// `"name":` a line copies.
 #[derive(Debug, Clone)]
@@ -71,6 +75,9 @@ thread_local! {
 
 /// Returns the names of the extra key `snake` (already in snake case).
 pub(crate) fn extra_key(snake: &str) -> ExtraKeyRef {
+    if snake.len() > MAX_SHARED_NAME {
+        return ExtraKeyRef::Own(Box::new(ExtraKey::new(snake)));
+    }
     let seen = SEEN
         .try_with(|seen| seen.borrow().get(snake).copied())
         .ok()
@@ -129,6 +136,18 @@ mod tests {
         assert_eq!(&*key.camel, "sharedTestTenantId");
         assert_eq!(key.camel_key, Key::new("sharedTestTenantId"));
         assert_eq!(key.snake_key, Key::new("shared_test_tenant_id"));
+    }
+
+    #[test]
+    fn a_long_name_is_the_contexts_own() {
+        let long = "k".repeat(MAX_SHARED_NAME + 1);
+        let key = extra_key(&long);
+        assert!(matches!(key, ExtraKeyRef::Own(_)));
+        assert_eq!(&*key.snake, long);
+        assert!(matches!(
+            extra_key(&"k".repeat(MAX_SHARED_NAME)),
+            ExtraKeyRef::Shared(_)
+        ));
     }
 
     #[test]

@@ -77,6 +77,13 @@ use crate::trace_context::TraceInfo;
 /// next `set`. The line-size cap of [`JsonLayer`](crate::JsonLayer) cuts context values too,
 /// after everything else.
 ///
+/// An extra key's names (as given in snake case, in camel case, each escaped for JSON) are
+/// made once for the process and shared by every context that sets the key, so thousands of
+/// open contexts with the same keys keep one copy of them and a line reads only each
+/// context's values. The names of the first 1,024 distinct keys of up to 64 bytes are kept for
+/// the life of the process (some 400 KiB at most); a longer key, and any key past those, has
+/// its names kept per context instead, as values are.
+///
 /// ```
 /// use tracing_ambient::Context;
 ///
