@@ -106,7 +106,19 @@ pub(crate) fn needs_escape(value: &str) -> bool {
 #[inline]
 pub(crate) fn escape_into(out: &mut Vec<u8>, value: &str) {
     let bytes = value.as_bytes();
-    let mut start = 0;
+    // Most text has nothing to escape: one scan and one copy, the loop kept out of line.
+    match next_escape(bytes, 0) {
+        None => out.extend_from_slice(bytes),
+        Some(first) => escape_from(out, bytes, first),
+    }
+}
+
+/// [`escape_into`] from the first byte to escape, at `first`.
+#[cold]
+#[inline(never)]
+fn escape_from(out: &mut Vec<u8>, bytes: &[u8], first: usize) {
+    out.extend_from_slice(&bytes[..first]);
+    let mut start = first;
     while let Some(i) = next_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..i]);
         let byte = bytes[i];
