@@ -45,7 +45,9 @@ impl DeadlineConfig {
     /// counted from now. An invalid header, or several, counts as none. A gRPC call with no
     /// header named reads `grpc-timeout`, which gRPC clients send for their deadline.
     pub(crate) fn apply(&self, headers: &HeaderMap, ctx: &Context, grpc: bool) {
-        let grpc_timeout = (HeaderName::from_static("grpc-timeout"), TimeoutFormat::Grpc);
+        // Made at compile time: `from_static` at run time checks the name on every request.
+        const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+        let grpc_timeout = (GRPC_TIMEOUT, TimeoutFormat::Grpc);
         let header = self.header.as_ref().or(grpc.then_some(&grpc_timeout));
         let from_header = header.and_then(|(name, format)| {
             let mut values = headers.get_all(name).iter();
