@@ -408,6 +408,8 @@ fn tracestate_bytes() -> impl Strategy<Value = Vec<u8>> {
 fn request_id_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         3 => "[A-Za-z0-9._:@+/=-]{1,40}".prop_map(String::into_bytes),
+        // Around 44 bytes, the longest id the context keeps inline.
+        1 => "[A-Za-z0-9._:@+/=-]{42,47}".prop_map(String::into_bytes),
         1 => "[A-Za-z0-9._:@+/=-]{120,140}".prop_map(String::into_bytes),
         3 => prop::collection::vec(
             prop_oneof![

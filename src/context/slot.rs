@@ -68,16 +68,21 @@ impl Slot {
         Some(Slot::inline_unchecked(s.as_bytes()))
     }
 
-    /// The slot of an id's lowercase hex digits (at most 44), which are their own JSON
-    /// between quotes: no escape to look for, and no UTF-8 to check.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's trace ids
-    pub(crate) fn from_hex_digits(digits: &[u8]) -> Self {
-        assert!(digits.len() + 2 <= INLINE, "an id of at most 44 digits");
-        debug_assert!(digits
+    /// The slot of an id of at most [`Slot::MAX_INLINE_ID`] printable ASCII bytes with nothing
+    /// to escape (hex digits, a validated request id), which are their own JSON between
+    /// quotes: no escape to look for, and no UTF-8 to check.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
+    pub(crate) fn from_plain_ascii(id: &[u8]) -> Self {
+        assert!(id.len() <= Self::MAX_INLINE_ID, "an id of at most 44 bytes");
+        debug_assert!(id
             .iter()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-        Slot::inline_unchecked(digits)
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+        Slot::inline_unchecked(id)
     }
+
+    /// The longest id [`Slot::from_plain_ascii`] takes.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
+    pub(crate) const MAX_INLINE_ID: usize = INLINE - 2;
 
     /// Keeps `s` inline; it fits, is UTF-8 and has nothing to escape.
     fn inline_unchecked(s: &[u8]) -> Self {

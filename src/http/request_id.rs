@@ -126,6 +126,11 @@ impl RequestId {
             .expect("a validated request id is ASCII, this is a bug")
     }
 
+    /// The id's bytes: printable ASCII, nothing to escape.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
     /// Returns the id as a header value.
     ///
     /// ```

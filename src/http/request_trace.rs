@@ -67,8 +67,8 @@ impl RequestTrace {
         let span_id = hex::digits_8(&self.span_id);
         // One lock for the three.
         let mut entries = ctx.write();
-        entries.set_known_hex(Known::TraceId, &trace_id);
-        entries.set_known_hex(Known::SpanId, &span_id);
+        entries.set_known_ascii(Known::TraceId, &trace_id);
+        entries.set_known_ascii(Known::SpanId, &span_id);
         entries.trace_info = Some(self.info);
     }
 }
