@@ -113,14 +113,14 @@ impl Default for Entries {
 }
 
 impl Entries {
-    /// Sets a well-known key to an id of printable ASCII with nothing to escape, short enough
-    /// to keep inline (see [`Slot::from_plain_ascii`]).
+    /// Sets a well-known key to an id of printable ASCII with nothing to escape (see
+    /// [`Slot::from_plain_ascii`]).
     #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
-    pub(crate) fn set_known_ascii(&mut self, known: Known, digits: &[u8]) {
+    pub(crate) fn set_known_ascii(&mut self, known: Known, id: &[u8]) {
         // Counted before the slot is made, so the slot is written in place (the middleware
         // sets two ids per request).
-        let slot = if self.fits(self.known_len(known), digits.len() + 2, known.snake_name()) {
-            Slot::from_plain_ascii(digits)
+        let slot = if self.fits(self.known_len(known), id.len() + 2, known.snake_name()) {
+            Slot::from_plain_ascii(id)
         } else {
             Slot::from_plain_str(CONTEXT_FULL)
         };

@@ -68,21 +68,20 @@ impl Slot {
         Some(Slot::inline_unchecked(s.as_bytes()))
     }
 
-    /// The slot of an id of at most [`Slot::MAX_INLINE_ID`] printable ASCII bytes with nothing
-    /// to escape (hex digits, a validated request id), which are their own JSON between
-    /// quotes: no escape to look for, and no UTF-8 to check.
+    /// The slot of an id of printable ASCII with nothing to escape (hex digits, a validated
+    /// request id), which is its own JSON between quotes: a short one (the usual) is kept
+    /// inline with no escape to look for and no UTF-8 to check.
     #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
     pub(crate) fn from_plain_ascii(id: &[u8]) -> Self {
-        assert!(id.len() <= Self::MAX_INLINE_ID, "an id of at most 44 bytes");
         debug_assert!(id
             .iter()
             .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
-        Slot::inline_unchecked(id)
+        if id.len() + 2 <= INLINE {
+            Slot::inline_unchecked(id)
+        } else {
+            Slot::from_str(std::str::from_utf8(id).expect("an ASCII id, this is a bug"))
+        }
     }
-
-    /// The longest id [`Slot::from_plain_ascii`] takes.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
-    pub(crate) const MAX_INLINE_ID: usize = INLINE - 2;
 
     /// Keeps `s` inline; it fits, is UTF-8 and has nothing to escape.
     fn inline_unchecked(s: &[u8]) -> Self {

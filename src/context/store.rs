@@ -368,14 +368,6 @@ impl Context {
         report_overflow(report);
     }
 
-    /// Sets a well-known key to a string with no byte to escape (an id the middleware
-    /// validated or made); one short enough to keep inline costs no allocation.
-    #[cfg_attr(not(feature = "http"), allow(dead_code))] // the middleware's ids
-    pub(crate) fn set_known_plain(&self, known: Known, value: &str) {
-        let slot = Slot::from_plain_str(value);
-        self.write().set_known(known, slot);
-    }
-
     fn known_string(&self, known: Known) -> Option<String> {
         self.read().known[known as usize]
             .as_ref()

@@ -20,7 +20,7 @@ use super::request_id::RequestId;
 use super::request_span::{request_span, SpanChoice};
 use super::request_trace::RequestTrace;
 use super::route::HttpRoute;
-use crate::context::{Context, Known, Slot};
+use crate::context::{Context, Known};
 
 /// The context key an invalid client request id is kept under, when asked to.
 const INVALID_KEY: &str = "invalid_request_id";
@@ -231,14 +231,8 @@ impl Rules {
         let Some(id) = id else {
             return (None, None);
         };
-        // A validated id is printable ASCII with nothing to escape: no UTF-8 check for the
-        // usual short one.
-        match id.as_bytes() {
-            short if short.len() <= Slot::MAX_INLINE_ID => {
-                ctx.write().set_known_ascii(Known::RequestId, short);
-            }
-            _ => ctx.set_known_plain(Known::RequestId, id.as_str()),
-        }
+        // A validated id is printable ASCII with nothing to escape.
+        ctx.write().set_known_ascii(Known::RequestId, id.as_bytes());
         // Inner layers (tower-http's `SetRequestId` among them) and handlers see the id the
         // lines carry.
         let value = id.to_header_value();
