@@ -69,7 +69,7 @@ static SHARED: LazyLock<Table> = LazyLock::new(Mutex::default);
 
 thread_local! {
     /// What this thread has looked up already: a set of a known key takes no lock.
-    static SEEN: std::cell::RefCell<HashMap<Box<str>, &'static ExtraKey>> =
+    static SEEN: std::cell::RefCell<HashMap<&'static str, &'static ExtraKey>> =
         std::cell::RefCell::default();
 }
 
@@ -90,7 +90,7 @@ pub(crate) fn extra_key(snake: &str) -> ExtraKeyRef {
             // Not there during the thread's teardown: the next set looks it up again.
             let _ = SEEN.try_with(|seen| {
                 if let Ok(mut seen) = seen.try_borrow_mut() {
-                    seen.insert(snake.into(), key);
+                    seen.insert(&key.snake, key);
                 }
             });
             ExtraKeyRef::Shared(key)
@@ -99,7 +99,8 @@ pub(crate) fn extra_key(snake: &str) -> ExtraKeyRef {
     }
 }
 
-type Table = Mutex<HashMap<Box<str>, &'static ExtraKey>>;
+/// Keyed by the name each key holds, which lives as long.
+type Table = Mutex<HashMap<&'static str, &'static ExtraKey>>;
 
 /// The key of `table`, made when it is new and the table holds fewer than `max`.
 fn shared_in(table: &Table, max: usize, snake: &str) -> Option<&'static ExtraKey> {
@@ -108,7 +109,7 @@ fn shared_in(table: &Table, max: usize, snake: &str) -> Option<&'static ExtraKey
         Some(key) => Some(*key),
         None if table.len() < max => {
             let key: &'static ExtraKey = Box::leak(Box::new(ExtraKey::new(snake)));
-            table.insert(snake.into(), key);
+            table.insert(&key.snake, key);
             Some(key)
         }
         None => None,
