@@ -78,6 +78,13 @@ pub(crate) fn encode_into(bytes: &[u8], out: &mut [u8]) {
     }
 }
 
+/// `bytes` as a `String` of lowercase hex.
+pub(crate) fn string(bytes: &[u8]) -> String {
+    let mut out = vec![0; bytes.len() * 2];
+    encode_into(bytes, &mut out);
+    String::from_utf8(out).expect("hex digits are ASCII, this is a bug")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,9 @@
 use crate::context::Context;
 use crate::context::Entries;
 
-use super::traceparent::{hex, TraceParent, SAMPLED};
+use super::traceparent::{TraceParent, SAMPLED};
 use super::tracestate::TraceState;
+use crate::hex;
 
 /// Returns the current request's own `traceparent`, `None` outside a request.
 ///
@@ -106,7 +107,7 @@ pub fn tracestate() -> Option<String> {
 /// ```
 pub fn parent_span_id() -> Option<String> {
     let ctx = Context::current()?;
-    ctx.trace_info()?.parent_id.map(|id| hex(&id))
+    ctx.trace_info()?.parent_id.map(|id| hex::string(&id))
 }
 
 /// The request's own `traceparent` in `ctx`: its trace id and span id entries and the flags

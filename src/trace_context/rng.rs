@@ -71,15 +71,16 @@ pub(crate) fn fill_nonzero(out: &mut [u8]) {
 /// generator for the two ids a new request needs.
 #[cfg(feature = "http")]
 pub(crate) fn trace_and_span_ids() -> ([u8; 16], [u8; 8]) {
-    let [hi, lo, span] = words();
-    let mut ids = ([0u8; 16], span.to_be_bytes());
-    ids.0[..8].copy_from_slice(&hi.to_be_bytes());
-    ids.0[8..].copy_from_slice(&lo.to_be_bytes());
+    let [high, low, span] = words();
+    let mut ids = (
+        (u128::from(high) << 64 | u128::from(low)).to_be_bytes(),
+        span.to_be_bytes(),
+    );
     // One id in 2^64 (or 2^128) is all zeros: draw that one again.
     if span == 0 {
         fill_nonzero(&mut ids.1);
     }
-    if hi == 0 && lo == 0 {
+    if high == 0 && low == 0 {
         fill_nonzero(&mut ids.0);
     }
     ids

@@ -4,6 +4,8 @@ use std::error::Error;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::hex;
+
 /// The length of a version `00` value: `00-` + 32 + `-` + 16 + `-` + 2.
 const LEN_00: usize = 55;
 
@@ -212,7 +214,7 @@ impl TraceParent {
     /// assert_eq!(tp.trace_id_hex(), "ab".repeat(16));
     /// ```
     pub fn trace_id_hex(&self) -> String {
-        hex(&self.trace_id)
+        hex::string(&self.trace_id)
     }
 
     /// Returns the parent id as 16 lowercase hex digits.
@@ -222,7 +224,7 @@ impl TraceParent {
     /// assert_eq!(tp.parent_id_hex(), "cd".repeat(8));
     /// ```
     pub fn parent_id_hex(&self) -> String {
-        hex(&self.parent_id)
+        hex::string(&self.parent_id)
     }
 }
 
@@ -232,8 +234,8 @@ impl fmt::Display for TraceParent {
         write!(
             f,
             "00-{}-{}-{:02x}",
-            hex(&self.trace_id),
-            hex(&self.parent_id),
+            hex::string(&self.trace_id),
+            hex::string(&self.parent_id),
             self.flags
         )
     }
@@ -313,13 +315,6 @@ fn decode_hex(digits: &[u8], out: &mut [u8]) -> bool {
         }
     }
     true
-}
-
-/// Writes bytes as lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut out = vec![0; bytes.len() * 2];
-    crate::hex::encode_into(bytes, &mut out);
-    String::from_utf8(out).expect("hex digits are ASCII, this is a bug")
 }
 
 #[cfg(test)]
