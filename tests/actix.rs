@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
-use http_support::{capture, client, get as send, lines_until, of, raw, valid_id};
+use http_support::{capture, client, get as send, lines_until, of, raw, valid_id, REPLY_TIMEOUT};
 use serde_json::json;
 use tokio::sync::watch;
 use tracing::info;
@@ -336,12 +336,9 @@ async fn the_access_line_has_the_route_pattern_status_latency_and_size() {
 async fn a_handler_panic_is_logged_with_the_request() {
     let capture = capture();
     let addr = serve(routes);
-    let request = http::Request::get(format!("http://{addr}/panics"))
-        .header("x-request-id", "actix-panic-1")
-        .body(http_body_util::Full::default())
-        .unwrap();
+    let request = with_id(http::Method::GET, addr, "/panics", "actix-panic-1");
     // actix-web drops the connection of a handler that panicked.
-    assert!(client().request(request).await.is_err());
+    assert!(send_as_is(request).await.is_err());
     let lines = lines_until(&capture, |l| {
         of(l, "actix-panic-1")
             .iter()
@@ -616,6 +613,31 @@ fn serve_edges() -> SocketAddr {
     addr
 }
 
+/// A request for `path` with `x-request-id: id` and no body.
+fn with_id(
+    method: http::Method,
+    addr: SocketAddr,
+    path: &str,
+    id: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("x-request-id", id)
+        .body(http_body_util::Full::default())
+        .unwrap()
+}
+
+/// Sends `request` and returns the response, or the error of a connection the server ended;
+/// fails the test when neither comes within [`REPLY_TIMEOUT`].
+async fn send_as_is(
+    request: http::Request<http_body_util::Full<bytes::Bytes>>,
+) -> <hyper_util::client::legacy::ResponseFuture as std::future::Future>::Output {
+    tokio::time::timeout(REPLY_TIMEOUT, client().request(request))
+        .await
+        .unwrap_or_else(|_| panic!("no reply within {REPLY_TIMEOUT:?}"))
+}
+
 /// The one access line of request `id`, once written.
 async fn access_line(capture: &common::Capture, id: &str) -> common::Line {
     let lines = lines_until(capture, |l| {
@@ -639,11 +661,8 @@ async fn a_head_request_sends_no_body_and_its_access_line_says_size_0() {
     assert_eq!(reply.body, "twelve bytes");
     let get = access_line(&capture, "actix-get-1").await;
     assert_eq!(get.at("size"), 12);
-    let request = http::Request::head(format!("http://{addr}/any"))
-        .header("x-request-id", "actix-head-1")
-        .body(http_body_util::Full::default())
-        .unwrap();
-    let response = client().request(request).await.unwrap();
+    let request = with_id(http::Method::HEAD, addr, "/any", "actix-head-1");
+    let response = send_as_is(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["x-request-id"], "actix-head-1");
     let access = access_line(&capture, "actix-head-1").await;
@@ -658,12 +677,14 @@ async fn a_head_request_sends_no_body_and_its_access_line_says_size_0() {
 async fn a_failing_body_is_logged_with_its_error() {
     let capture = capture();
     let addr = serve_edges();
-    let request = http::Request::get(format!("http://{addr}/failing-body"))
-        .header("x-request-id", "actix-body-error-1")
-        .body(http_body_util::Full::default())
-        .unwrap();
+    let request = with_id(
+        http::Method::GET,
+        addr,
+        "/failing-body",
+        "actix-body-error-1",
+    );
     // The body fails: the server ends the connection, before or after the head.
-    if let Ok(response) = client().request(request).await {
+    if let Ok(response) = send_as_is(request).await {
         use http_body_util::BodyExt;
         assert!(response.into_body().collect().await.is_err());
     }
@@ -679,12 +700,14 @@ async fn a_failing_body_is_logged_with_its_error() {
 async fn a_panic_in_an_inner_middlewares_call_is_logged_with_the_request() {
     let capture = capture();
     let addr = serve_edges();
-    let request = http::Request::get(format!("http://{addr}/panics-in-call"))
-        .header("x-request-id", "actix-call-panic-1")
-        .body(http_body_util::Full::default())
-        .unwrap();
+    let request = with_id(
+        http::Method::GET,
+        addr,
+        "/panics-in-call",
+        "actix-call-panic-1",
+    );
     // actix-web drops the connection of a request whose service panicked.
-    assert!(client().request(request).await.is_err());
+    assert!(send_as_is(request).await.is_err());
     let access = access_line(&capture, "actix-call-panic-1").await;
     assert_eq!(access.at("level"), "error");
     assert_eq!(access.at("outcome"), "panicked");

@@ -580,7 +580,7 @@ fn repeated_rename_roots_do_not_make_renames_loop_forever() {
 /// Fifty keys fill the line's key filter, so a context's extra keys are checked against the
 /// keys written before them only when they cannot collide with each other. Every schema,
 /// with keys that collide with the line's own keys (and, under ECS, are the dotted prefix of
-/// one: `trace` of `trace.id`, `log` of `log.level`), and two keys alike in camel case:
+/// one: `trace` of `trace.id`, `log` of `log.level`), and pairs of extra keys that collide:
 /// every line parses with no key twice, expands as Elasticsearch would, and carries each
 /// context value exactly once.
 #[test]
@@ -606,13 +606,12 @@ fn many_context_keys_never_take_each_others_or_the_lines_keys() {
         Schema::gcp("p"),
         Schema::datadog(),
     ] {
-        for camel_twins in [false, true] {
+        // Keys that could take each other's place: none; `x_y` and `x__y`, both `xY` in camel
+        // case; `ab` and `ab.cd`, of which Elasticsearch makes one object.
+        for twins in [&[][..], &["x_y", "x__y"], &["ab", "ab.cd"]] {
             let mut names: Vec<String> = (0..48).map(|i| format!("extra_key_{i}")).collect();
             names.extend(colliding.iter().map(|k| k.to_string()));
-            if camel_twins {
-                // `x_y` and `x__y` are both `xY` in camel case.
-                names.extend(["x_y".to_owned(), "x__y".to_owned()]);
-            }
+            names.extend(twins.iter().map(|k| k.to_string()));
             let lines = capture_with(
                 |l| l.schema(schema).static_field("service", "shop"),
                 || {
